@@ -1,0 +1,53 @@
+"""Shared helpers: the real captures and an in-process headless replay."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_FEEDS = Path(os.environ.get("WSTUI_REAL_FEEDS", ROOT.parent / "shared" / "real_feeds"))
+SAMPLES = ROOT / "sample_feeds"
+
+
+def real_feed(name: str) -> Path:
+    """A file of ../shared/real_feeds; a missing one fails loudly (tests never skip silently)."""
+    p = REAL_FEEDS / name
+    if not p.is_file():
+        pytest.fail(f"real capture {p} is missing: the tests need ../shared/real_feeds beside the repo "
+                    f"(or WSTUI_REAL_FEEDS pointing at it)")
+    return p
+
+
+def read_records(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def write_records(path: Path, records: list[dict]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, separators=(",", ":")) + "\n")
+    return path
+
+
+def replay(path: Path | str, *, loops: int = 1, stale_after: float = 5.0, **engine_kw):
+    """Replay ``path`` at max speed in-process; returns (engine, final snapshot)."""
+    from wstui.engine import Engine
+    from wstui.io.replay import Replay
+    from wstui.runner import run_source
+
+    engine = Engine(stale_after=stale_after, file=str(path), **engine_kw)
+    source = Replay(path, speed=None, loops=loops)
+    asyncio.run(run_source(engine, source, fps=20))
+    return engine, engine.latest
+
+
+@pytest.fixture
+def real():
+    return real_feed

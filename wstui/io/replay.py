@@ -1,0 +1,335 @@
+"""Replay a capture through the engine, on the capture's own clock, at any speed.
+
+- Frames go through the same venue adapters as live traffic (``Engine.frame``).
+- REST snapshot requests are answered from the capture's ``http`` records, matched by URL (host, path
+  and the ``symbol`` parameter; ``limit`` may differ) and handed out in the order they were recorded.
+- The engine clock is the capture's clock: stats and staleness are what they were when recorded.
+  Captures whose receive stamps switch to a monotonic clock (seconds since boot, far below any
+  wall-clock epoch) are rebased onto the wall clock of the record before, with a note.
+- Looping continues the clock (each pass is shifted past the previous one), so rates stay sane.
+- Controls (``pause``, ``resume``, ``set_speed``, ``restart``) may be called from another thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from ..core.text import clean
+from .capture import RECORD_TYPES, CaptureError, iter_lines
+
+_loads = orjson.loads
+EPOCH_MIN = 1e9  # receive stamps below this are not wall-clock epoch seconds (2001-09-09)
+SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0, None)  # None = max
+YIELD_EVERY = 256  # records between yields to the event loop at max speed
+
+
+def url_key(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """Key under which a REST answer matches a request: host, path and the parameters that pick the
+    data (``symbol`` and friends), ignoring ``limit`` and request timestamps."""
+    p = urlsplit(url)
+    params = tuple(sorted((k, v) for k, v in parse_qsl(p.query) if k.lower() not in ("limit", "timestamp", "_")))
+    return (p.hostname or "", p.path.rstrip("/"), params)
+
+
+class HttpIndex:
+    """The capture's ``http`` records by URL, each answer handed out once, in recorded order."""
+
+    def __init__(self) -> None:
+        self._all: dict[tuple, list[str]] = defaultdict(list)
+        self._queues: dict[tuple, deque[str]] = {}
+        self.reset()
+
+    def add(self, url: str, body: str) -> None:
+        self._all[url_key(url)].append(body)
+
+    def reset(self) -> None:
+        self._queues = {k: deque(v) for k, v in self._all.items()}
+
+    def take(self, url: str) -> str | None:
+        q = self._queues.get(url_key(url))
+        if q:
+            return q.popleft()
+        return None
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._all.values())
+
+
+class Replay:
+    """A capture file as a source for the engine."""
+
+    def __init__(self, path: str | Path, *, speed: float | None = 1.0, loops: int = 1) -> None:
+        self.path = Path(path)
+        self.speed = speed  # None = as fast as possible
+        self.loops = loops  # 0 = forever
+        self.loop_no = 0
+        self.paused = False
+        self.http = HttpIndex()
+        self.start: float | None = None  # capture time of the first record (this pass, shifted)
+        self.end: float | None = None  # capture time of the last record (this pass, shifted)
+        self.position: float | None = None
+        self.records = 0
+        self.backlog = 0
+        self.done = False
+        self._restart = False
+        self._stop = False
+        self._anchor: tuple[float, float] | None = None  # (capture ts, monotonic) for pacing
+        self._span = 0.0
+        self._first_ts: float | None = None
+        self._last_ts: float | None = None
+        self._prescanned = False
+
+    # ---------------------------------------------------------------- controls (any thread)
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self._anchor = None
+
+    def toggle_pause(self) -> bool:
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+        return self.paused
+
+    def set_speed(self, speed: float | None) -> None:
+        self.speed = speed
+        self._anchor = None
+
+    def step_speed(self, up: bool) -> float | None:
+        cur = self.speed
+        idx = len(SPEEDS) - 1 if cur is None else min(range(len(SPEEDS) - 1), key=lambda i: abs(SPEEDS[i] - cur))
+        idx = max(0, min(len(SPEEDS) - 1, idx + (1 if up else -1)))
+        self.set_speed(SPEEDS[idx])
+        return self.speed
+
+    def restart(self) -> None:
+        self._restart = True
+        self.paused = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    # ---------------------------------------------------------------- running
+    def prescan(self) -> None:
+        """Index the ``http`` answers and find the capture's time span (one cheap pass)."""
+        first = None
+        last_line = None
+        for _n, line, _err in iter_lines(self.path):
+            if line is None:
+                continue
+            if b'"http"' in line:
+                try:
+                    rec = _loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict) and rec.get("t") == "http" and "url" in rec and "data" in rec:
+                    self.http.add(str(rec["url"]), str(rec["data"]))
+                    continue
+            if first is None:
+                ts = _ts_of(line)
+                if ts is not None and ts >= EPOCH_MIN:
+                    first = ts
+                    first_line = line
+            last_line = line
+        self._first_ts = first
+        if first is not None and last_line is not None:
+            last = _ts_of(last_line)
+            if last is not None and last < EPOCH_MIN:
+                # monotonic stamps: the span since the first monotonic stamp, from the first wall stamp
+                mono0 = None
+                for _n, line, _err in iter_lines(self.path):
+                    if line is not None and line is not first_line:
+                        t = _ts_of(line)
+                        if t is not None and t < EPOCH_MIN:
+                            mono0 = t
+                            break
+                last = first + (last - mono0) if mono0 is not None else None
+            self._last_ts = last
+        self._prescanned = True
+
+    async def run(self, engine) -> None:
+        engine.replay = self
+        engine.fetcher = self._fetch
+        if not self._prescanned:
+            self.prescan()
+        offset = 0.0
+        try:
+            while not self._stop:
+                self.loop_no += 1
+                self.http.reset()
+                span = await self._play(engine, offset)
+                if self._restart:
+                    self._restart = False
+                    self.loop_no = 0
+                    engine.restart_clock()
+                elif self.loops and self.loop_no >= self.loops:
+                    break
+                offset = engine.now - (self._first_ts or engine.now) + 1.0 if span is not None else offset
+        finally:
+            self.done = True
+            engine.end()
+
+    def _fetch(self, conn, url: str, callback) -> None:
+        body = self.http.take(url)
+        if body is None:
+            conn.engine.defer(callback, None, f"the capture holds no (further) REST answer for {clean(url, 200)}")
+        else:
+            conn.engine.defer(callback, body, None)
+
+    async def _play(self, engine, offset: float) -> float | None:
+        """One pass over the file.  Returns the pass's span in capture seconds (None if empty)."""
+        fname = str(self.path)
+        clock_shift = 0.0  # added to monotonic stamps to rebase them (see module doc)
+        last_wall: float | None = None
+        first_ts: float | None = None
+        self.start = (self._first_ts + offset) if self._first_ts is not None else None
+        self.end = (self._last_ts + offset) if self._last_ts is not None else None
+        self._anchor = None
+        count = 0
+        frame = engine.frame
+        bad = engine.bad
+        for line_no, line, err in iter_lines(self.path):
+            if line is None:
+                bad(err or "unreadable", line_no, fname)
+                continue
+            try:
+                rec = _loads(line)
+                t = rec["t"]
+            except orjson.JSONDecodeError as exc:
+                bad(f"line is not JSON ({exc}): {line[:80]!r}", line_no, fname)
+                continue
+            except (KeyError, TypeError):
+                bad(f"record has no type field 't': {line[:80]!r}", line_no, fname)
+                continue
+            if t == "http" or t == "header":
+                continue
+            if t not in RECORD_TYPES:
+                bad(f"unknown record type {clean(t, 40)!r}", line_no, fname)
+                continue
+            try:
+                ts = float(rec["ts"])
+                conn = rec["conn"]
+            except (KeyError, TypeError, ValueError):
+                bad(f"{clean(t, 20)} record without a valid 'ts' and 'conn'", line_no, fname)
+                continue
+            # clock: rebase monotonic stamps, shift by loop offset
+            if ts < EPOCH_MIN:
+                if last_wall is not None and clock_shift == 0.0:
+                    clock_shift = last_wall - ts
+                    engine.notes.append(
+                        f"{self.path.name}: receive stamps switch to a monotonic clock at line {line_no}; "
+                        f"rebased onto the wall clock of the record before")
+                ts += clock_shift
+            else:
+                last_wall = ts
+            ts += offset
+            if first_ts is None:
+                first_ts = ts
+            self.records += 1
+            count += 1
+            engine.line = line_no
+            # pacing
+            if self.speed is None:
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                    if self.paused or self._restart or self._stop:
+                        if not await self._hold(engine):
+                            return None
+            elif not await self._pace(engine, ts):
+                return None
+            self.position = ts
+            if t == "recv":
+                data = rec.get("data")
+                if data is None:
+                    b64 = rec.get("b64")
+                    if b64 is None:
+                        bad("recv record with neither 'data' nor 'b64'", line_no, fname)
+                        continue
+                    try:
+                        data = base64.b64decode(b64)
+                    except (ValueError, TypeError) as exc:
+                        bad(f"recv record with bad base64: {exc}", line_no, fname)
+                        continue
+                frame(conn, data, ts)
+            elif t == "connect":
+                engine.open(conn, str(rec.get("addr", "")), ts)
+            elif t == "send":
+                data = rec.get("data")
+                if isinstance(data, str):
+                    engine.sent(conn, data, ts, rec.get("addr"))
+            else:  # disconnect / close
+                engine.close(conn, ts, str(rec.get("reason", "closed in capture")))
+        engine.line = None
+        if first_ts is None:
+            return None
+        return engine.now - first_ts
+
+    async def _hold(self, engine) -> bool:
+        """Wait while paused; False when the pass must end (restart/stop)."""
+        while self.paused and not (self._restart or self._stop):
+            await asyncio.sleep(0.05)
+        self._anchor = None
+        return not (self._restart or self._stop)
+
+    async def _pace(self, engine, ts: float) -> bool:
+        """Sleep until ``ts`` is due at the current speed, ticking the clock meanwhile."""
+        while True:
+            if self._restart or self._stop:
+                return False
+            if self.paused:
+                if not await self._hold(engine):
+                    return False
+                continue
+            speed = self.speed
+            if speed is None:
+                return True
+            now = time.monotonic()
+            if self._anchor is None:
+                base = self.position if self.position is not None else ts
+                self._anchor = (min(base, ts), now)
+            cap0, wall0 = self._anchor
+            due = wall0 + (ts - cap0) / speed
+            delay = due - now
+            self.backlog = 0
+            if delay <= 0.0005:
+                if delay < -1.0:
+                    # behind by more than a second (a slow machine): measure it, do not pretend
+                    self.backlog = int(-delay * 1000)
+                return True
+            await asyncio.sleep(min(delay, 0.1))
+            # the capture clock moves on during the wait: staleness is judged on it
+            pos = cap0 + (time.monotonic() - wall0) * speed
+            if pos > ts:
+                pos = ts
+            if pos > engine.now:
+                engine.advance(pos)
+            self.position = pos
+
+
+def _ts_of(line: bytes) -> float | None:
+    try:
+        ts = _loads(line).get("ts")
+    except Exception:
+        return None
+    return float(ts) if isinstance(ts, (int, float)) else None
+
+
+def check_readable(path: str | Path) -> None:
+    """Raise :class:`CaptureError` early when ``path`` cannot be read at all."""
+    p = Path(path)
+    if not p.exists():
+        raise CaptureError(f"no such capture file: {p}")
+    if p.is_dir():
+        raise CaptureError(f"{p} is a folder, not a capture file")
+    for _ in iter_lines(p):
+        break

@@ -1,0 +1,41 @@
+"""Venue adapters, one module per exchange, picked by the connection's address.
+
+Adding a venue: write ``wstui/venues/<name>.py`` with a :class:`~wstui.venues.base.Venue` subclass and
+add it to ``VENUES`` below.  The first adapter whose ``matches(host, path)`` is true wins.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .base import Venue
+from .binance import BinanceFutures, BinanceSpot
+from .generic import Generic
+from .kraken import KrakenV2
+
+VENUES: list[type[Venue]] = [
+    KrakenV2,
+    BinanceSpot,
+    BinanceFutures,
+]
+
+
+def venue_for(addr: str) -> type[Venue]:
+    """The adapter class for a connection address; :class:`Generic` when no venue claims it."""
+    parts = urlsplit(addr)
+    host = (parts.hostname or "").lower()
+    path = parts.path or "/"
+    for v in VENUES:
+        if v.matches(host, path):
+            return v
+    return Generic
+
+
+def venue_by_name(name: str) -> type[Venue] | None:
+    for v in VENUES:
+        if v.name == name:
+            return v
+    return None
+
+
+__all__ = ["VENUES", "Venue", "Generic", "venue_for", "venue_by_name"]

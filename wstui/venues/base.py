@@ -1,0 +1,127 @@
+"""The venue adapter interface.
+
+One adapter instance serves one connection.  The engine creates it when the connection opens (picked
+by the connection's address, see ``wstui.venues.registry``), tells it what the client sent
+(``on_send``: subscriptions) and hands it every frame received (``on_frame``).  The adapter parses the
+frame and updates the core objects it gets from its :class:`ConnContext`: streams, their books and
+tapes, and the integrity counters (gaps, checksums, resyncs).
+
+The same adapter code runs for live sockets and for replayed captures; the difference is hidden behind
+the context: ``fetch`` answers REST snapshot requests from the network live and from the capture's
+``http`` records in replay; ``resubscribe``/``send`` reach the socket live and do nothing in replay (a
+replayed book is rebuilt by the next snapshot the capture holds).
+
+Adding a venue: one module defining a subclass, plus one line in ``registry.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, ClassVar, Protocol, Sequence
+
+from ..core.stream import Stream
+
+FetchCallback = Callable[[str | None, str | None, float], None]
+"""``callback(body, error, ts)``: exactly one of body/error is set; ts is the clock when it arrived."""
+
+
+class ConnContext(Protocol):
+    """What the engine offers an adapter for one connection."""
+
+    conn_id: str
+    addr: str
+    live: bool
+
+    def stream(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False,
+               venue: str | None = None) -> Stream:
+        """Get (or declare) the stream (this venue, symbol, channel) carried by this connection."""
+        ...
+
+    def heartbeat(self, ts: float) -> None:
+        """A keep-alive frame: it proves the connection lives but is not data for staleness."""
+        ...
+
+    def fetch(self, url: str, callback: FetchCallback) -> None:
+        """GET ``url`` (a REST snapshot).  ``callback`` runs later, never before ``fetch`` returns:
+        live when the answer arrives, in replay before the next record is processed."""
+        ...
+
+    def resubscribe(self, stream: Stream, reason: str) -> None:
+        """Ask the transport to resubscribe ``stream`` so the venue sends a new snapshot (live only)."""
+        ...
+
+    def send(self, text: str) -> None:
+        """Send a text frame on the connection (live only; replay ignores it)."""
+        ...
+
+    def parse_error(self, detail: str, ts: float, stream: Stream | None = None) -> None:
+        """A frame that could not be understood: counted and reported, never fatal."""
+        ...
+
+
+class Venue:
+    """Base class of venue adapters.  Subclasses set ``name`` and implement ``on_frame``."""
+
+    name: ClassVar[str] = "generic"
+    """Registry key and the ``venue`` of its streams, e.g. ``"kraken"``."""
+    hosts: ClassVar[tuple[str, ...]] = ()
+    """Host names this adapter speaks for (suffix match); refine with ``matches``."""
+    url: ClassVar[str] = ""
+    """The venue's public WebSocket endpoint for live use."""
+
+    def __init__(self, ctx: ConnContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def matches(cls, host: str, path: str) -> bool:
+        return any(host == h or host.endswith("." + h) for h in cls.hosts)
+
+    def on_connect(self, ts: float) -> None:
+        """The connection opened (its address is ``ctx.addr``); declare streams it names, if any."""
+
+    def on_send(self, text: str, ts: float) -> None:
+        """The client sent ``text`` (a subscription, usually): declare the streams it asks for."""
+
+    def on_frame(self, data: str | bytes, ts: float) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---- live use (subscriptions) -------------------------------------------------------------
+    @classmethod
+    def endpoint(cls, symbols: Sequence[str]) -> str:
+        """The URL to connect to for ``symbols`` (some venues name streams in the URL)."""
+        return cls.url
+
+    def subscribe_messages(self, symbols: Sequence[str]) -> list[str]:
+        """Text frames that subscribe to book and trades for ``symbols``."""
+        return []
+
+
+_ISO_CACHE: dict[str, float] = {}
+
+
+def iso_ts(text: str) -> float:
+    """Seconds since the epoch for an ISO-8601 UTC stamp such as ``2026-08-02T03:36:00.853188Z``.
+
+    The whole-second prefix is cached: converting it is the slow part and it repeats.
+    """
+    head = text[:19]
+    base = _ISO_CACHE.get(head)
+    if base is None:
+        if len(_ISO_CACHE) > 4096:
+            _ISO_CACHE.clear()
+        base = datetime.fromisoformat(head + "+00:00").timestamp()
+        _ISO_CACHE[head] = base
+    tail = text[19:].rstrip("Z")
+    if tail.startswith("."):
+        digits = tail[1:]
+        end = 0
+        while end < len(digits) and digits[end].isdigit():
+            end += 1
+        if end:
+            return base + int(digits[:end]) / (10**end)
+    return base
+
+
+def num_text(v: object) -> str:
+    """The text of a JSON number or string as the wire wrote it (numbers must be decoded as text)."""
+    return v if type(v) is str else str(v)
