@@ -1,0 +1,90 @@
+"""Stream health on the capture's clock: stale within its threshold (also when the first message never
+came), recovered when data returns, lagging when exchange time falls behind — never judged by today's clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import read_records, real_feed, replay, write_records
+from wstui.engine import Engine
+from wstui.io.replay import Replay
+from wstui.runner import run_source
+
+KEY = "kraken:BTC/USD:book"
+
+
+def with_silence(records, at: int, seconds: float):
+    """Shift every record from index ``at`` on by ``seconds``: a silence in the middle of the session."""
+    return [dict(r, ts=r["ts"] + seconds) if i >= at and "ts" in r else r for i, r in enumerate(records)]
+
+
+def test_old_capture_is_not_stale_today():
+    engine, snap = replay(real_feed("binance_futures.jsonl.gz"))
+    stale = [e for e in snap.events if e.kind == "stale" and e.stream.endswith(":book")]
+    assert stale == []
+    for s in snap.streams:
+        if s.channel == "book":
+            assert s.last_age_s is not None and s.last_age_s < 5.0
+
+
+def test_silence_goes_stale_at_the_threshold_and_recovers(tmp_path):
+    records = read_records(real_feed("kraken_v2_btcusd.jsonl.gz"))
+    at = 1000
+    path = write_records(tmp_path / "silence.jsonl.gz", with_silence(records, at, 8.0))
+    engine, snap = replay(path, stale_after=5.0)
+    evs = [e for e in snap.events if e.stream == KEY and e.kind in ("stale", "recovered")]
+    assert [e.kind for e in evs] == ["stale", "recovered"]
+    last_before = max(r["ts"] for r in records[:at] if r.get("t") == "recv" and '"book"' in r["data"])
+    assert abs(evs[0].ts - (last_before + 5.0)) < 1e-6
+    first_after = records[at]["ts"] + 8.0
+    assert abs(evs[1].ts - first_after) < 1e-6
+
+
+def test_stream_that_never_gets_its_first_message_goes_stale():
+    engine, snap = replay(real_feed("binance.jsonl.gz"), stale_after=5.0)
+    s = snap.stream("binance:RUNEEUR:ticker")
+    assert s.messages == 0
+    ev = [e for e in snap.events if e.stream == s.key and e.kind == "stale"]
+    assert len(ev) == 1 and "no first message" in ev[0].detail
+    connect = next(r["ts"] for r in read_records(real_feed("binance.jsonl.gz")) if r.get("t") == "connect")
+    assert abs(ev[0].ts - (connect + 5.0)) < 1e-6
+
+
+def test_lagging_when_exchange_time_falls_behind(tmp_path):
+    records = read_records(real_feed("binance_futures.jsonl.gz"))
+    late = [dict(r, ts=r["ts"] + 4.0) if r.get("t") == "recv" else r for r in records]
+    engine, snap = replay(write_records(tmp_path / "late.jsonl.gz", late))
+    s = snap.stream("binance-futures:SUSHIUSDT:book")
+    assert s.latency_ms_p50 > 4000
+    assert any(e.kind == "lagging" and e.stream == s.key for e in snap.events)
+    # the untouched capture is not lagging
+    engine, snap = replay(real_feed("binance_futures.jsonl.gz"))
+    assert not any(e.kind == "lagging" for e in snap.events)
+
+
+def test_paced_replay_flags_stale_during_the_silence_before_data_returns(tmp_path):
+    """At 20x an 8 s silence lasts 0.4 s of wall time; the stream must show stale while nothing arrives."""
+    records = read_records(real_feed("kraken_v2_btcusd.jsonl.gz"))[:400]
+    path = write_records(tmp_path / "silence.jsonl.gz", with_silence(records, 200, 8.0))
+    engine = Engine(stale_after=2.0, file=str(path))
+    source = Replay(path, speed=20.0)
+    seen: list[tuple[str, int]] = []
+
+    async def main():
+        task = asyncio.ensure_future(run_source(engine, source, fps=50))
+        while not task.done():
+            snap = engine.latest
+            if snap is not None and snap.stream(KEY) is not None:
+                s = snap.stream(KEY)
+                seen.append((s.state, s.messages))
+            await asyncio.sleep(0.01)
+        await task
+
+    asyncio.run(main())
+    stale_msgs = {m for state, m in seen if state == "stale"}
+    assert stale_msgs, "never seen stale during the silence"
+    # while stale no new message had arrived, and afterwards it came back live
+    assert max(stale_msgs) < engine.latest.stream(KEY).messages
+    after = {state for state, m in seen if m > max(stale_msgs)}
+    # data flows again (the shifted receive stamps also put it behind exchange time: lagging)
+    assert after and after <= {"live", "lagging"}
