@@ -105,3 +105,29 @@ def test_tampered_update_is_detected_shown_and_repaired(tmp_path):
     ref, _, _ = kraken_v2_reference(records, 25)
     assert [[p, q] for p, q, _ in s.bids[:10]] == ref.top(10)["bids"]
     assert [[p, q] for p, q, _ in s.asks[:10]] == ref.top(10)["asks"]
+
+
+def test_incremental_checksum_equals_the_plain_definition():
+    """The cached checksum (tokens made once, sides rebuilt only when their top 10 changed) agrees with
+    the plain definition after every one of many random updates, deletions and truncations."""
+    import random
+
+    from wstui.core.book import Book
+    from wstui.venues.kraken import _Checksum, book_checksum
+
+    rnd = random.Random(7)
+    book, ck = Book(), _Checksum()
+
+    def lv(p, q):
+        return {"price": f"{p:.1f}", "qty": f"{q:.8f}"}
+
+    ck.apply(book.bids, 0, [lv(100 - i * 0.1, rnd.random()) for i in range(25)])
+    ck.apply(book.asks, 1, [lv(100.1 + i * 0.1, rnd.random()) for i in range(25)])
+    for _ in range(3000):
+        side = rnd.randrange(2)
+        base = 100 - rnd.randrange(40) * 0.1 if side == 0 else 100.1 + rnd.randrange(40) * 0.1
+        q = 0.0 if rnd.random() < 0.3 else rnd.random()
+        ck.apply(book.bids if side == 0 else book.asks, side, [lv(base, q)])
+        book.truncate(25)
+        ck.prune(book)
+        assert ck.value(book) == book_checksum(book)

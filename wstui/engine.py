@@ -129,6 +129,13 @@ class Engine:
         self.latest: Snapshot | None = None
         self.replay: Any = None  # the replay source, when there is one (position, speed, pause)
         self._ever_connected: set[str] = set()
+        self.exch_offset = 0.0
+
+    def set_exch_offset(self, offset: float) -> None:
+        """Receive time is shifted by ``offset`` from the venues' own clocks (a looped replay)."""
+        self.exch_offset = offset
+        for st in self.streams.values():
+            st.exch_offset = offset
 
     # ---------------------------------------------------------------- streams and events
     def event(self, ev: Event) -> None:
@@ -150,6 +157,7 @@ class Engine:
             key = f"{venue}:{symbol}:{channel}"
             st = Stream(venue, symbol, channel, book=book, tape=tape, stale_after=self.stale_for(key),
                         lag_after=self.lag_after, sink=self.event, now=self.now, tape_len=max(50, self.tape_depth))
+            st.exch_offset = self.exch_offset
             self.streams[k] = st
         return st
 
@@ -172,8 +180,7 @@ class Engine:
         connects = 1
         if old is not None:
             connects = old.connects + 1
-            if old.up:
-                self.close(conn_id, ts, "replaced by a new connection", quiet=True)
+            old.up = False  # replaced: its streams are re-declared by the new connection
         conn = Conn(self, conn_id, addr, live, transport, venue)
         conn.connects = connects
         self.conns[conn_id] = conn
@@ -215,13 +222,12 @@ class Engine:
         except Exception as exc:
             conn.parse_error(f"{conn.venue.name} frame not understood: {_brief(exc)}: {str(data)[:120]}", ts)
 
-    def close(self, conn_id: str, ts: float, reason: str = "", quiet: bool = False) -> None:
+    def close(self, conn_id: str, ts: float, reason: str = "") -> None:
         conn = self.conns.get(conn_id)
         if conn is None or not conn.up:
             return
         conn.up = False
-        if not quiet:
-            self.event(Event(ts, conn_id, "disconnect", clean(reason, 200)))
+        self.event(Event(ts, conn_id, "disconnect", clean(reason, 200)))
         for st in conn.streams.values():
             st.connection_down(ts)
 

@@ -74,7 +74,7 @@ class Stream:
         "messages", "bytes", "first_ts", "last_ts", "declared_ts", "last_size",
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
-        "state", "state_since", "out_of_sync_reason", "version",
+        "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
         "_slots", "_bucket", "_hist", "_hsec", "_lat", "_sink",
     )
 
@@ -121,6 +121,9 @@ class Stream:
         self.state = CONNECTING
         self.state_since = now
         self.version = 0  # bumped on every change a view may want to redraw
+        # added to the venue's timestamps before comparing them with receive time (a looped replay
+        # shifts receive time by a whole pass; the exchange's own stamps must move with it)
+        self.exch_offset = 0.0
         self._slots = [0] * SLOTS
         self._bucket = int(now * 10)
         self._hist = [0] * HIST
@@ -144,7 +147,7 @@ class Stream:
         self._slots[self._bucket % SLOTS] += 1
         self._hist[self._hsec % HIST] += 1
         if exch_ts is not None:
-            self._lat.append(ts - exch_ts)
+            self._lat.append(ts - exch_ts - self.exch_offset)
         if self.state is not LIVE:
             self.evaluate(ts)
 

@@ -55,26 +55,42 @@ def open_binary(path: str | Path) -> BinaryIO:
     return raw
 
 
+CHUNK = 1 << 18
+
+
 def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes | None, str | None]]:
     """``(line_no, line, None)`` for each non-empty line, or ``(line_no, None, error)`` where the
-    file stops making sense (a truncated or corrupt compressed stream).  Line numbers start at 1."""
+    file stops making sense (a truncated or corrupt compressed stream).  Line numbers start at 1.
+
+    The file is read (and decompressed) in large chunks and split here: several times cheaper per line
+    than ``readline`` on a compressed stream, and replay speed is mostly per-line cost."""
     fh = open_binary(path)
     n = 0
+    tail = b""
     try:
-        it = iter(fh)
         while True:
             try:
-                line = next(it)
-            except StopIteration:
-                return
+                chunk = fh.read(CHUNK)
             except EOFError:
-                yield n + 1, None, "compressed stream ends early (truncated file); records before it were used"
-                return
+                err = "compressed stream ends early (truncated file); records before it were used"
             except Exception as exc:  # gzip.BadGzipFile, zlib.error, zstandard.ZstdError, OSError
-                yield n + 1, None, f"compressed stream is corrupt ({type(exc).__name__}: {exc}); records before it were used"
-                return
-            n += 1
-            if line.strip():
-                yield n, line, None
+                err = f"compressed stream is corrupt ({type(exc).__name__}: {exc}); records before it were used"
+            else:
+                if chunk:
+                    lines = (tail + chunk).split(b"\n")
+                    tail = lines.pop()
+                    for line in lines:
+                        n += 1
+                        if line and not line.isspace():
+                            yield n, line, None
+                    continue
+                err = None
+            if err is not None:
+                # a cut stream: its last, partial line goes with it (one error, not two)
+                yield n + 1, None, err
+            elif tail and not tail.isspace():
+                # a last line without a newline still counts (it may be torn: the JSON parse will say)
+                yield n + 1, tail, None
+            return
     finally:
         fh.close()

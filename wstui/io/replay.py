@@ -167,6 +167,7 @@ class Replay:
             while not self._stop:
                 self.loop_no += 1
                 self.http.reset()
+                engine.set_exch_offset(offset)
                 span = await self._play(engine, offset)
                 if self._restart:
                     self._restart = False

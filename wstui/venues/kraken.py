@@ -42,9 +42,77 @@ def _side_text(side: BookSide, n: int) -> str:
 
 
 def book_checksum(book: Book) -> int:
-    """Kraken's CRC32 over the top 10 asks (best first) then the top 10 bids (best first)."""
+    """Kraken's CRC32 over the top 10 asks (best first) then the top 10 bids (best first).
+
+    The plain definition, used by the live simulator and as the reference for :class:`_Checksum`."""
     return crc32(_side_text(book.bids, CHECKSUM_LEVELS).encode(),
                  crc32(_side_text(book.asks, CHECKSUM_LEVELS).encode()))
+
+
+class _Checksum:
+    """Kraken's checksum of one book, kept up to date cheaply.
+
+    Each level's checksum token is made once, when the level is set, and a side's text is rebuilt only
+    when a change reached its top 10: most updates touch deeper levels, and then the checksum is the
+    CRC of the same two texts as before.  Equal to :func:`book_checksum` (see the tests)."""
+
+    __slots__ = ("tok", "text", "dirty", "crc_asks")
+
+    def __init__(self) -> None:
+        self.tok: dict[float, str] = {}  # book key -> token of that level (price + qty)
+        self.text = [b"", b""]  # bids, asks
+        self.dirty = [True, True]
+        self.crc_asks = 0
+
+    def reset(self) -> None:
+        self.tok.clear()
+        self.dirty[0] = self.dirty[1] = True
+
+    def apply(self, side: BookSide, idx: int, levels) -> None:
+        """Apply Kraken levels ``[{"price": text, "qty": text}, ...]`` to ``side`` (0 bids, 1 asks)."""
+        keys = side.keys
+        tok = self.tok
+        sign = side.sign
+        dirty = self.dirty[idx]
+        for lv in levels:
+            p = lv["price"]
+            q = lv["qty"]
+            if type(p) is not str:
+                p = str(p)
+            if type(q) is not str:
+                q = str(q)
+            pf = float(p)
+            key = pf * sign
+            if not dirty:
+                n = len(keys)
+                dirty = n < CHECKSUM_LEVELS or key >= keys[n - CHECKSUM_LEVELS]
+            qf = float(q)
+            side.set(pf, p, q, qf)
+            if qf != 0.0:
+                tok[key] = p.replace(".", "").lstrip("0") + q.replace(".", "").lstrip("0")
+        self.dirty[idx] = dirty
+
+    def value(self, book: Book) -> int:
+        dirty = self.dirty
+        text = self.text
+        if dirty[1]:
+            text[1] = self._side(book.asks)
+            self.crc_asks = crc32(text[1])
+            dirty[1] = False
+        if dirty[0]:
+            text[0] = self._side(book.bids)
+            dirty[0] = False
+        return crc32(text[0], self.crc_asks)
+
+    def _side(self, side: BookSide) -> bytes:
+        tok = self.tok
+        return "".join([tok[k] for k in side.keys[:-CHECKSUM_LEVELS - 1:-1]]).encode()
+
+    def prune(self, book: Book) -> None:
+        """Forget the tokens of levels no longer in the book (deleted or truncated away)."""
+        if len(self.tok) > 2 * len(book) + 256:
+            b, a = book.bids.levels, book.asks.levels
+            self.tok = {k: v for k, v in self.tok.items() if k in b or k in a}
 
 
 class KrakenV2(Venue):
@@ -62,6 +130,7 @@ class KrakenV2(Venue):
         self.default_depth = DEFAULT_DEPTH
         self.books: dict[str, Stream] = {}
         self.trades: dict[str, Stream] = {}
+        self.checksums: dict[str, _Checksum] = {}
 
     # ---------------------------------------------------------------- subscriptions
     def on_send(self, text: str, ts: float) -> None:
@@ -137,47 +206,54 @@ class KrakenV2(Venue):
 
     def _on_book(self, entry: dict, typ: str, ts: float, nbytes: int) -> None:
         sym = entry["symbol"]
-        st = self._book(sym)
+        st = self.books.get(sym) or self._book(sym)
         stamp = entry.get("timestamp")
         st.data(ts, nbytes, iso_ts(stamp) if stamp else None)
         book = st.book
+        ck = self.checksums.get(sym)
+        if ck is None:
+            ck = self.checksums[sym] = _Checksum()
         depth = self.depth.get(sym, self.default_depth)
         if typ == "snapshot":
             book.clear()
-            self._apply(book, entry)
+            ck.reset()
+            ck.apply(book.bids, 0, entry.get("bids") or ())
+            ck.apply(book.asks, 1, entry.get("asks") or ())
             book.truncate(depth)
-            if self._verify(st, entry, ts):
+            if self._verify(st, ck, entry, ts):
                 st.book_rebuilt(ts, "snapshot")
             return
         if st.book_state is BOOK_EMPTY:
             # an update before any snapshot cannot be applied; it is not an error of the venue
             return
-        self._apply(book, entry)
-        book.truncate(depth)
+        bids = entry.get("bids")
+        if bids:
+            ck.apply(book.bids, 0, bids)
+        asks = entry.get("asks")
+        if asks:
+            ck.apply(book.asks, 1, asks)
+        if len(book.bids.keys) > depth or len(book.asks.keys) > depth:
+            book.truncate(depth)
+            ck.prune(book)
         book.updates += 1
         if st.book_state is BOOK_BAD:
             # already known wrong: keep applying, wait for the rebuild; a later mismatch is no news
             return
-        self._verify(st, entry, ts)
-        st.check_crossed(ts)
+        want = entry.get("checksum")
+        if want is not None and ck.value(book) == want:
+            st.checksum_ok += 1  # the common case, inline
+        else:
+            self._verify(st, ck, entry, ts)
+        bk = book.bids.keys
+        ak = book.asks.keys
+        if (bool(bk and ak) and bk[-1] >= -ak[-1]) is not st.crossed:
+            st.check_crossed(ts)
 
-    @staticmethod
-    def _apply(book: Book, entry: dict) -> None:
-        for side, levels in ((book.bids, entry.get("bids") or ()), (book.asks, entry.get("asks") or ())):
-            for lv in levels:
-                p = lv["price"]
-                q = lv["qty"]
-                if type(p) is not str:
-                    p = str(p)
-                if type(q) is not str:
-                    q = str(q)
-                side.set(float(p), p, q, float(q))
-
-    def _verify(self, st: Stream, entry: dict, ts: float) -> bool:
+    def _verify(self, st: Stream, ck: _Checksum, entry: dict, ts: float) -> bool:
         want = entry.get("checksum")
         if want is None:
             return True
-        got = book_checksum(st.book)
+        got = ck.value(st.book)
         ok = got == int(want)
         st.checksum(ok, ts, "" if ok else f"crc32 {got} != {want} from exchange")
         if not ok:
