@@ -120,11 +120,16 @@ class Book:
         return self.bids if side == BID else self.asks
 
     def load(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
-        """Replace the whole book with ``[(price_text, size_text), ...]`` per side."""
-        self.clear()
+        """Replace the whole book with ``[(price_text, size_text), ...]`` per side (zero sizes skipped)."""
         for pairs, side in ((bids, self.bids), (asks, self.asks)):
+            sign = side.sign
+            levels = {}
             for p, s in pairs:
-                side.set(float(p), p, s, float(s))
+                q = float(s)
+                if q != 0.0:
+                    levels[float(p) * sign] = (p, s, q)
+            side.levels = levels
+            side.keys = sorted(levels)
 
     def apply(self, side: int, price_text: str, size_text: str) -> None:
         """Apply one level change given as text; size 0 removes the level."""

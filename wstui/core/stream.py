@@ -75,7 +75,7 @@ class Stream:
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
-        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_sink",
+        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
     )
 
     def __init__(
@@ -129,6 +129,8 @@ class Stream:
         self._hist = [0] * HIST
         self._hsec = int(now)
         self._lat: deque[float] = deque(maxlen=LAT_SAMPLES)
+        self._lat_n = 0  # samples ever taken; the lagging verdict is cached per sample count
+        self._lag: tuple[int, float | None] = (0, None)
         self._sink = sink
 
     # ------------------------------------------------------------------ hot path
@@ -148,6 +150,7 @@ class Stream:
         self._hist[self._hsec % HIST] += 1
         if exch_ts is not None:
             self._lat.append(ts - exch_ts - self.exch_offset)
+            self._lat_n += 1
         if self.state is not LIVE:
             self.evaluate(ts)
 
@@ -287,12 +290,18 @@ class Stream:
 
     def lagging(self) -> float | None:
         """Median latency of the last few messages (s) when it exceeds ``lag_after``."""
+        n, verdict = self._lag
+        if n == self._lat_n:
+            return verdict
         lat = self._lat
-        if len(lat) < 3:
-            return None
-        recent = sorted(lat[i] for i in range(max(0, len(lat) - LAG_WINDOW), len(lat)))
-        med = recent[len(recent) // 2]
-        return med if med > self.lag_after else None
+        verdict = None
+        if len(lat) >= 3:
+            recent = sorted(lat[i] for i in range(max(0, len(lat) - LAG_WINDOW), len(lat)))
+            med = recent[len(recent) // 2]
+            if med > self.lag_after:
+                verdict = med
+        self._lag = (self._lat_n, verdict)
+        return verdict
 
     def age(self, now: float) -> float | None:
         return None if self.last_ts is None else max(0.0, now - self.last_ts)
