@@ -10,6 +10,10 @@ from urllib.parse import urlsplit
 
 from .base import Venue
 from .binance import BinanceFutures, BinanceSpot
+from .bitfinex import BitfinexV2
+from .bitstamp import BitstampV2
+from .deribit import Deribit
+from .gemini import GeminiV2
 from .generic import Generic
 from .kraken import KrakenV2
 
@@ -17,6 +21,10 @@ VENUES: list[type[Venue]] = [
     KrakenV2,
     BinanceSpot,
     BinanceFutures,
+    BitstampV2,
+    BitfinexV2,
+    Deribit,
+    GeminiV2,
 ]
 
 
