@@ -36,6 +36,14 @@ def write_records(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def later_copy(records: list[dict], pause: float = 1.0) -> list[dict]:
+    """The capture's records again (header left out), shifted to start ``pause`` s after its last
+    record: appended to a capture, a reconnection that brings fresh snapshots."""
+    stamps = [r["ts"] for r in records if "ts" in r]
+    dt = max(stamps) - min(stamps) + pause
+    return [dict(r, ts=r["ts"] + dt) for r in records if r.get("t") != "header"]
+
+
 def replay(path: Path | str, *, loops: int = 1, stale_after: float = 5.0, **engine_kw):
     """Replay ``path`` at max speed in-process; returns (engine, final snapshot)."""
     from wstui.engine import Engine
@@ -51,3 +59,36 @@ def replay(path: Path | str, *, loops: int = 1, stale_after: float = 5.0, **engi
 @pytest.fixture
 def real():
     return real_feed
+
+
+# ---- helpers for venue adapter tests ---------------------------------------------------------------
+def views(snap) -> dict:
+    """The snapshot's stream views by key (``venue:symbol:channel``)."""
+    return {s.key: s for s in snap.streams}
+
+
+def view_top(view, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Top ``n`` (price, size) of a stream view's book, best first, as numbers."""
+    return ([(float(p), float(q)) for p, q, _ in view.bids[:n]],
+            [(float(p), float(q)) for p, q, _ in view.asks[:n]])
+
+
+def ref_top(bids: dict, asks: dict, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Top ``n`` of a plain reference book ({price: size} per side, any numeric-text keys), best first."""
+    b = sorted(((float(p), float(q)) for p, q in bids.items()), reverse=True)[:n]
+    a = sorted((float(p), float(q)) for p, q in asks.items())[:n]
+    return b, a
+
+
+class RecordingTransport:
+    """Stands in for a live socket: records what an adapter asks the transport to do."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.resubscribed: list[tuple[str, str]] = []
+
+    def send(self, conn, text: str) -> None:
+        self.sent.append(text)
+
+    def resubscribe(self, conn, stream, reason: str) -> None:
+        self.resubscribed.append((stream.key, reason))
