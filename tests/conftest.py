@@ -92,3 +92,33 @@ class RecordingTransport:
 
     def resubscribe(self, conn, stream, reason: str) -> None:
         self.resubscribed.append((stream.key, reason))
+
+
+def recv_messages(records: list[dict]):
+    """The received frames of a capture, decoded with plain json.loads."""
+    for r in records:
+        if r["t"] == "recv":
+            yield json.loads(r["data"])
+
+
+def replay_clean(path: Path, venue: str):
+    """Replay a real capture; assert every connection went to ``venue`` and nothing was bad."""
+    engine, snap = replay(path)
+    assert {c.venue for c in snap.connections} == {venue}
+    assert {s.venue for s in snap.streams} == {venue}
+    assert snap.bad_records_total == 0
+    assert all(s.parse_errors == 0 for s in snap.streams)
+    return engine, snap
+
+
+def cli_json(path: Path) -> dict:
+    """``wstui replay PATH --headless --json --speed max`` as a user runs it; its JSON summary."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "wstui", "replay", str(path), "--headless", "--json",
+                          "--speed", "max"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["bad_records_total"] == 0
+    return doc

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zlib
 
-from conftest import (RecordingTransport, later_copy, read_records, real_feed, ref_top, replay, view_top, views,
-                      write_records)
+from conftest import (RecordingTransport, cli_json, later_copy, read_records, real_feed, recv_messages, ref_top,
+                      replay, replay_clean, view_top, views, write_records)
 
 from wstui.engine import Engine
 from wstui.summary import summary_json
@@ -26,10 +24,7 @@ def reference(records):
     books = {}
     seqs = []
     hbs = 0
-    for r in records:
-        if r["t"] != "recv":
-            continue
-        m = json.loads(r["data"])
+    for m in recv_messages(records):
         if isinstance(m, dict):
             if m.get("event") == "subscribed":
                 chans[m["chanId"]] = (m["channel"], m["symbol"])
@@ -56,10 +51,8 @@ def reference(records):
 
 
 def test_replay_recognised_and_clean():
-    engine, snap = replay(real_feed(FEED))
-    assert [(c.venue, c.messages) for c in snap.connections] == [("bitfinex", 1693)]
-    assert snap.bad_records_total == 0
-    assert all(s.parse_errors == 0 for s in snap.streams)
+    engine, snap = replay_clean(real_feed(FEED), "bitfinex")
+    assert snap.messages == 1693
     channels = {s.channel for s in snap.streams}
     assert channels == {"book", "trades", "ticker"}
     _, _, hbs = reference(read_records(real_feed(FEED)))
@@ -216,11 +209,7 @@ def test_live_subscription_turns_on_sequence_and_checksum():
 
 
 def test_cli_headless_json():
-    out = subprocess.run([sys.executable, "-m", "wstui", "replay", str(real_feed(FEED)), "--headless", "--json",
-                          "--speed", "max"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
-    assert doc["bad_records_total"] == 0
+    doc = cli_json(real_feed(FEED))
     assert {s["venue"] for s in doc["streams"]} == {"bitfinex"}
     assert sum(s["gaps"] for s in doc["streams"]) == 0
     assert all(s["book_state"] == "ok" for s in doc["streams"] if s["channel"] == "book")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from conftest import (RecordingTransport, later_copy, read_records, real_feed, ref_top, replay, view_top, views,
-                      write_records)
+from conftest import (RecordingTransport, cli_json, later_copy, read_records, real_feed, recv_messages, ref_top,
+                      replay, replay_clean, view_top, views, write_records)
 
 from wstui.engine import Engine
 from wstui.summary import summary_json
@@ -25,10 +23,7 @@ def reference(records):
     last = {}
     breaks = 0
     changes = {}
-    for r in records:
-        if r["t"] != "recv":
-            continue
-        m = json.loads(r["data"])
+    for m in recv_messages(records):
         if m.get("method") != "subscription" or not m["params"]["channel"].startswith("book."):
             continue
         d = m["params"]["data"]
@@ -49,10 +44,8 @@ def reference(records):
 
 
 def test_replay_recognised_and_clean():
-    engine, snap = replay(real_feed(FEED))
-    assert [(c.venue, c.messages) for c in snap.connections] == [("deribit", 136)]
-    assert snap.bad_records_total == 0
-    assert all(s.parse_errors == 0 for s in snap.streams)
+    engine, snap = replay_clean(real_feed(FEED), "deribit")
+    assert snap.messages == 136
     assert {s.channel for s in snap.streams} == {"book", "trades", "ticker"}
     assert venue_for(ADDR) is Deribit
     assert venue_for("wss://test.deribit.com/ws/api/v2") is Deribit
@@ -163,11 +156,7 @@ def test_live_subscription_messages():
 
 
 def test_cli_headless_json():
-    out = subprocess.run([sys.executable, "-m", "wstui", "replay", str(real_feed(FEED)), "--headless", "--json",
-                          "--speed", "max"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
-    assert doc["bad_records_total"] == 0
+    doc = cli_json(real_feed(FEED))
     busy = next(s for s in doc["streams"] if s["key"] == f"deribit:{BUSY}:book")
     assert busy["gaps"] == 0 and busy["book_state"] == "ok"
     books, _, _ = reference(read_records(real_feed(FEED)))

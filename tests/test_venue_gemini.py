@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from conftest import read_records, real_feed, replay, views
+from conftest import cli_json, read_records, real_feed, recv_messages, replay, replay_clean, views
 
 from wstui.engine import Engine
 from wstui.venues import venue_for
@@ -22,10 +20,7 @@ def reference(records):
     updates = {}
     trades = []
     heartbeats = 0
-    for r in records:
-        if r["t"] != "recv":
-            continue
-        m = json.loads(r["data"])
+    for m in recv_messages(records):
         if m["type"] == "l2_updates":
             sym = m["symbol"]
             if sym not in books:
@@ -46,10 +41,8 @@ def reference(records):
 
 
 def test_replay_recognised_and_clean():
-    engine, snap = replay(real_feed(FEED))
-    assert [(c.venue, c.messages) for c in snap.connections] == [("gemini", 563)]
-    assert snap.bad_records_total == 0
-    assert all(s.parse_errors == 0 for s in snap.streams)
+    engine, snap = replay_clean(real_feed(FEED), "gemini")
+    assert snap.messages == 563
     _, _, _, hbs = reference(read_records(real_feed(FEED)))
     assert snap.connections[0].heartbeats == hbs == 2
     assert venue_for(ADDR) is GeminiV2
@@ -105,11 +98,7 @@ def test_live_subscription_messages():
 
 
 def test_cli_headless_json():
-    out = subprocess.run([sys.executable, "-m", "wstui", "replay", str(real_feed(FEED)), "--headless", "--json",
-                          "--speed", "max"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
-    assert doc["bad_records_total"] == 0
+    doc = cli_json(real_feed(FEED))
     assert {c["venue"] for c in doc["connections"]} == {"gemini"}
     btc = next(s for s in doc["streams"] if s["key"] == "gemini:BTCUSD:book")
     books, _, _, _ = reference(read_records(real_feed(FEED)))

@@ -71,6 +71,14 @@ class Venue:
 
     def __init__(self, ctx: ConnContext) -> None:
         self.ctx = ctx
+        self._declared: dict[tuple[str, str], Stream] = {}
+
+    def declare(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False) -> Stream:
+        """``ctx.stream(symbol, channel)`` remembered by this adapter: cheap to call per message."""
+        st = self._declared.get((symbol, channel))
+        if st is None:
+            st = self._declared[(symbol, channel)] = self.ctx.stream(symbol, channel, book=book, tape=tape)
+        return st
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:

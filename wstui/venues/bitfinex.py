@@ -104,14 +104,12 @@ class BitfinexV2(Venue):
             prec = (msg or {}).get("prec") or "P0"
             if prec == "R0":
                 # raw (order-level) books are not rebuilt here: counted as a plain stream
-                return self.ctx.stream(symbol, "book_raw")
-            st = self.books.get(symbol)
-            if st is None:
-                st = self.books[symbol] = self.ctx.stream(symbol, "book", book=True)
+                return self.declare(symbol, "book_raw")
+            st = self.books[symbol] = self.declare(symbol, "book", book=True)
             return st
         if channel == "trades":
-            return self.ctx.stream(symbol, "trades", tape=True)
-        return self.ctx.stream(symbol, channel)
+            return self.declare(symbol, "trades", tape=True)
+        return self.declare(symbol, channel)
 
     @staticmethod
     def _symbol(msg: dict) -> str:
@@ -238,17 +236,16 @@ class BitfinexV2(Venue):
         if type(payload) is not list:
             raise ValueError(f"unexpected book payload {str(payload)[:40]!r}")
         if not payload or type(payload[0]) is list:
-            book.clear()
-            bids = book.bids
-            asks = book.asks
+            bids = []
+            asks = []
             for p, _count, a in payload:
-                p = _text(p)
                 a = _text(a)
                 if a[0] == "-":
-                    a = a[1:]
-                    asks.set(float(p), p, a, float(a))
+                    asks.append((_text(p), a[1:]))
                 else:
-                    bids.set(float(p), p, a, float(a))
+                    bids.append((_text(p), a))
+            book.bids.load(bids)
+            book.asks.load(asks)
             st.book_rebuilt(ts, "snapshot")
             return
         if st.book_state is BOOK_EMPTY:

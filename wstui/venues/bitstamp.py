@@ -102,10 +102,7 @@ class BitstampV2(Venue):
         ev = msg.get("event")
         n = len(data)
         if ev == "data":
-            ch = msg["channel"]
-            st = self.channels.get(ch) or self._declare(ch)
-            if st is None:
-                raise ValueError(f"data for unknown channel {ch!r}")
+            st = self._channel_of(msg)
             d = msg["data"]
             if st.channel == "book":
                 self._diff(st, d, ts, n)
@@ -115,10 +112,7 @@ class BitstampV2(Venue):
                 mt = d.get("microtimestamp") if type(d) is dict else None
                 st.data(ts, n, int(mt) / 1e6 if mt else None)
         elif ev == "trade":
-            ch = msg["channel"]
-            st = self.channels.get(ch) or self._declare(ch)
-            if st is None:
-                raise ValueError(f"trade for unknown channel {ch!r}")
+            st = self._channel_of(msg)
             d = msg["data"]
             mt = d.get("microtimestamp")
             exch = int(mt) / 1e6 if mt else None
@@ -141,6 +135,13 @@ class BitstampV2(Venue):
             self.ctx.parse_error(f"bitstamp error: {str(msg.get('data'))[:200]}", ts)
         # bts:unsubscription_succeeded and other control events carry no market data
 
+    def _channel_of(self, msg: dict) -> Stream:
+        ch = msg["channel"]
+        st = self.channels.get(ch) or self._declare(ch)
+        if st is None:
+            raise ValueError(f"{msg.get('event')} for a channel of no known form: {ch!r}")
+        return st
+
     def _diff(self, st: Stream, d: dict, ts: float, n: int) -> None:
         mt = int(d["microtimestamp"])
         st.data(ts, n, mt / 1e6)
@@ -158,12 +159,8 @@ class BitstampV2(Venue):
             sy.dropped += 1
             return
         book = st.book
-        bids = book.bids
-        asks = book.asks
-        for p, q in d["bids"]:
-            bids.set(float(p), p, q, float(q))
-        for p, q in d["asks"]:
-            asks.set(float(p), p, q, float(q))
+        book.bids.update(d["bids"])
+        book.asks.update(d["asks"])
         book.updates += 1
         sy.applied += 1
         st.check_crossed(ts)
@@ -184,7 +181,8 @@ class BitstampV2(Venue):
             mt = int(snap["microtimestamp"])
             bids = snap["bids"]
             asks = snap["asks"]
-            st.book.load(bids, asks)
+            st.book.bids.load(bids)
+            st.book.asks.load(asks)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             sy.requested = not self.ctx.live
             self.ctx.parse_error(f"bad REST snapshot for {st.symbol}: {exc!r}", ts, st)
@@ -200,7 +198,8 @@ class BitstampV2(Venue):
     def _top100(self, st: Stream, d: dict, ts: float, n: int) -> None:
         mt = d.get("microtimestamp")
         st.data(ts, n, int(mt) / 1e6 if mt else None)
-        st.book.load(d["bids"], d["asks"])
+        st.book.bids.load(d["bids"])
+        st.book.asks.load(d["asks"])
         if st.book_state is not BOOK_OK:
             st.book_rebuilt(ts, "order_book snapshot")
         else:

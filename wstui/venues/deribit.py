@@ -74,7 +74,6 @@ class Deribit(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.chans: dict[str, _Chan] = {}
-        self.trade_streams: dict[str, Stream] = {}
 
     # ---------------------------------------------------------------- streams
     def _chan(self, name: str) -> _Chan:
@@ -90,17 +89,11 @@ class Deribit(Venue):
                        self.ctx.stream(sym, "book_grouped" if grouped else "book", book=True))
         elif kind == "trades":
             # trades.<instrument>.<interval>; trades.<kind>.<currency>.<interval> covers many instruments
-            ch = _Chan("trades", self._trades(sym) if len(parts) == 3 else None)
+            ch = _Chan("trades", self.declare(sym, "trades", tape=True) if len(parts) == 3 else None)
         else:
             ch = _Chan("other", self.ctx.stream(sym, kind))
         self.chans[name] = ch
         return ch
-
-    def _trades(self, sym: str) -> Stream:
-        st = self.trade_streams.get(sym)
-        if st is None:
-            st = self.trade_streams[sym] = self.ctx.stream(sym, "trades", tape=True)
-        return st
 
     def on_send(self, text: str, ts: float) -> None:
         try:
@@ -143,8 +136,8 @@ class Deribit(Venue):
                 st = ch.stream
                 st.data(ts, len(data), d["timestamp"] / 1000.0)
                 book = st.book
-                book.load([(_text(p), _text(q)) for p, q in d["bids"]],
-                          [(_text(p), _text(q)) for p, q in d["asks"]])
+                book.bids.load([(_text(p), _text(q)) for p, q in d["bids"]])
+                book.asks.load([(_text(p), _text(q)) for p, q in d["asks"]])
                 if st.book_state is BOOK_OK:
                     book.updates += 1
                     st.check_crossed(ts)
@@ -174,9 +167,9 @@ class Deribit(Venue):
         if d.get("type") == "snapshot":
             # a snapshot's timestamp is its book's last change, often seconds old: no latency sample
             st.data(ts, n, None)
-            book.clear()
-            _apply(book.bids, d["bids"])
-            _apply(book.asks, d["asks"])
+            # a snapshot's levels are all "new"
+            book.bids.load([(_text(lv[1]), _text(lv[2])) for lv in d["bids"]])
+            book.asks.load([(_text(lv[1]), _text(lv[2])) for lv in d["asks"]])
             ch.last = cid
             st.book_rebuilt(ts, "snapshot")
             return
@@ -205,7 +198,7 @@ class Deribit(Venue):
         counted: set[str] = set()
         for t in trades:  # a channel over many instruments: each trade to its instrument's stream
             sym = t["instrument_name"]
-            st = self._trades(sym)
+            st = self.declare(sym, "trades", tape=True)
             exch = t["timestamp"] / 1000.0
             if sym not in counted:
                 counted.add(sym)

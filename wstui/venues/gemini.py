@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import orjson
 
-from ..core.stream import Stream
 from .base import Venue
 
 _loads = orjson.loads
@@ -33,24 +32,9 @@ class GeminiV2(Venue):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self.books: dict[str, Stream] = {}
-        self.trade_streams: dict[str, Stream] = {}
-        self.other: dict[tuple[str, str], Stream] = {}
         self.snapshotted: set[str] = set()  # symbols whose snapshot this connection has had
 
     # ---------------------------------------------------------------- streams
-    def _book(self, sym: str) -> Stream:
-        st = self.books.get(sym)
-        if st is None:
-            st = self.books[sym] = self.ctx.stream(sym, "book", book=True)
-        return st
-
-    def _trades(self, sym: str) -> Stream:
-        st = self.trade_streams.get(sym)
-        if st is None:
-            st = self.trade_streams[sym] = self.ctx.stream(sym, "trades", tape=True)
-        return st
-
     def on_send(self, text: str, ts: float) -> None:
         try:
             msg = _loads(text)
@@ -65,10 +49,10 @@ class GeminiV2(Venue):
                 if not isinstance(sym, str):
                     continue
                 if sub.get("name") == "l2":
-                    self._book(sym)
-                    self._trades(sym)
+                    self.declare(sym, "book", book=True)
+                    self.declare(sym, "trades", tape=True)
                 elif isinstance(sub.get("name"), str):
-                    self.other.setdefault((sym, sub["name"]), self.ctx.stream(sym, sub["name"]))
+                    self.declare(sym, sub["name"])
 
     def subscribe_messages(self, symbols) -> list[str]:
         return [_dumps({"type": "subscribe", "subscriptions": [{"name": "l2", "symbols": list(symbols)}]}).decode()]
@@ -82,7 +66,7 @@ class GeminiV2(Venue):
         if typ == "l2_updates":
             self._l2(msg, ts, len(data))
         elif typ == "trade":
-            st = self._trades(msg["symbol"])
+            st = self.declare(msg["symbol"], "trades", tape=True)
             stamp = msg.get("timestamp")
             exch = stamp / 1000.0 if type(stamp) is int else None
             st.data(ts, len(data), exch)
@@ -92,23 +76,31 @@ class GeminiV2(Venue):
         elif typ == "error" or ("reason" in msg and msg.get("result") == "error"):
             self.ctx.parse_error(f"gemini error: {str(msg.get('reason') or msg)[:200]}", ts)
         elif isinstance(typ, str) and isinstance(msg.get("symbol"), str):
-            key = (msg["symbol"], typ.removesuffix("_updates"))
-            st = self.other.get(key)
-            if st is None:
-                st = self.other[key] = self.ctx.stream(*key)
-            st.data(ts, len(data), None)
+            self.declare(msg["symbol"], typ.removesuffix("_updates")).data(ts, len(data), None)
         # subscription acknowledgements and other control messages carry no market data
 
     def _l2(self, msg: dict, ts: float, n: int) -> None:
         sym = msg["symbol"]
-        st = self._book(sym)
+        st = self.declare(sym, "book", book=True)
         st.data(ts, n, None)
         book = st.book
+        if sym not in self.snapshotted:
+            b = []
+            a = []
+            for side, p, q in msg["changes"]:
+                if side == "buy":
+                    b.append((p, q))
+                elif side == "sell":
+                    a.append((p, q))
+                else:
+                    raise ValueError(f"change for side {side!r}")
+            book.bids.load(b)
+            book.asks.load(a)
+            self.snapshotted.add(sym)
+            st.book_rebuilt(ts, "snapshot")
+            return
         bids = book.bids
         asks = book.asks
-        snapshot = sym not in self.snapshotted
-        if snapshot:
-            book.clear()
         for side, p, q in msg["changes"]:
             if side == "buy":
                 bids.set(float(p), p, q, float(q))
@@ -116,9 +108,5 @@ class GeminiV2(Venue):
                 asks.set(float(p), p, q, float(q))
             else:
                 raise ValueError(f"change for side {side!r}")
-        if snapshot:
-            self.snapshotted.add(sym)
-            st.book_rebuilt(ts, "snapshot")
-        else:
-            book.updates += 1
-            st.check_crossed(ts)
+        book.updates += 1
+        st.check_crossed(ts)
