@@ -213,3 +213,12 @@ def test_cli_headless_json():
     assert {s["venue"] for s in doc["streams"]} == {"bitfinex"}
     assert sum(s["gaps"] for s in doc["streams"]) == 0
     assert all(s["book_state"] == "ok" for s in doc["streams"] if s["channel"] == "book")
+
+
+def test_refused_conf_turns_the_sequence_check_off():
+    engine, tr, st = _book_engine()
+    engine.frame("bfx", '{"event":"conf","status":"FAILED","flags":196608}', 1.3)
+    engine.frame("bfx", "[7,[99,1,5]]", 1.4)  # no sequence number now: still understood
+    engine.frame("bfx", '[7,"hb"]', 1.5)
+    assert st.gaps == 0 and st.book_state == "ok" and engine.conns["bfx"].heartbeats == 1
+    assert engine.conns["bfx"].parse_errors == 1  # the refusal itself is reported

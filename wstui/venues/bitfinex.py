@@ -169,6 +169,9 @@ class BitfinexV2(Venue):
         elif ev == "conf":
             if msg.get("status") == "OK":
                 self._conf(msg.get("flags"))
+            else:  # refused: frames will come without what was asked for
+                self.flags = 0
+                self.ctx.parse_error(f"bitfinex refused conf flags {msg.get('flags')}: {msg.get('status')}", ts)
         elif ev == "error":
             self.ctx.parse_error(f"bitfinex error {msg.get('code', '?')}: {str(msg.get('msg', ''))[:200]}", ts)
         # info (version, maintenance codes) and pong carry no market data

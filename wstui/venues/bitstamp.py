@@ -57,7 +57,7 @@ class BitstampV2(Venue):
         self.channels: dict[str, Stream] = {}  # wire channel name -> stream
 
     # ---------------------------------------------------------------- streams
-    def _declare(self, channel: str) -> Stream | None:
+    def _stream_for(self, channel: str) -> Stream | None:
         st = self.channels.get(channel)
         if st is not None:
             return st
@@ -84,7 +84,7 @@ class BitstampV2(Venue):
         if type(msg) is dict and msg.get("event") == "bts:subscribe":
             ch = (msg.get("data") or {}).get("channel")
             if isinstance(ch, str):
-                self._declare(ch)
+                self._stream_for(ch)
 
     def subscribe_messages(self, symbols) -> list[str]:
         out = []
@@ -124,7 +124,7 @@ class BitstampV2(Venue):
             st.trade(ts, side, p if p is not None else str(d["price"]), q if q is not None else str(d["amount"]), exch)
         elif ev == "bts:subscription_succeeded":
             ch = msg.get("channel")
-            st = self._declare(ch) if isinstance(ch, str) else None
+            st = self._stream_for(ch) if isinstance(ch, str) else None
             if st is not None and st.channel == "book":
                 sy = self.sync[st.symbol]
                 if not sy.requested and sy.snap_mt is None:
@@ -137,7 +137,7 @@ class BitstampV2(Venue):
 
     def _channel_of(self, msg: dict) -> Stream:
         ch = msg["channel"]
-        st = self.channels.get(ch) or self._declare(ch)
+        st = self.channels.get(ch) or self._stream_for(ch)
         if st is None:
             raise ValueError(f"{msg.get('event')} for a channel of no known form: {ch!r}")
         return st
