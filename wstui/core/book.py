@@ -58,18 +58,6 @@ class BookSide:
                 keys.insert(bisect_left(keys, key), key)
         levels[key] = (price_text, size_text, size)
 
-    def load(self, items: Iterable[Sequence[str]]) -> None:
-        """Replace the whole side with ``(price_text, size_text)`` pairs (zero sizes skipped; a price
-        given twice keeps the last): one sort instead of an insert per level, for snapshots."""
-        sign = self.sign
-        levels = self.levels
-        levels.clear()
-        for p, s in items:
-            q = float(s)
-            if q != 0.0:
-                levels[float(p) * sign] = (p, s, q)
-        self.keys[:] = sorted(levels)
-
     def update(self, items: Iterable[Sequence[str]]) -> None:
         """Apply ``(price_text, size_text)`` changes; a size of zero removes the level."""
         set_ = self.set

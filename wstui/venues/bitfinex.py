@@ -247,8 +247,7 @@ class BitfinexV2(Venue):
                     asks.append((_text(p), a[1:]))
                 else:
                     bids.append((_text(p), a))
-            book.bids.load(bids)
-            book.asks.load(asks)
+            book.load(bids, asks)
             st.book_rebuilt(ts, "snapshot")
             return
         if st.book_state is BOOK_EMPTY:

@@ -181,8 +181,7 @@ class BitstampV2(Venue):
             mt = int(snap["microtimestamp"])
             bids = snap["bids"]
             asks = snap["asks"]
-            st.book.bids.load(bids)
-            st.book.asks.load(asks)
+            st.book.load(bids, asks)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             sy.requested = not self.ctx.live
             self.ctx.parse_error(f"bad REST snapshot for {st.symbol}: {exc!r}", ts, st)
@@ -198,8 +197,7 @@ class BitstampV2(Venue):
     def _top100(self, st: Stream, d: dict, ts: float, n: int) -> None:
         mt = d.get("microtimestamp")
         st.data(ts, n, int(mt) / 1e6 if mt else None)
-        st.book.bids.load(d["bids"])
-        st.book.asks.load(d["asks"])
+        st.book.load(d["bids"], d["asks"])
         if st.book_state is not BOOK_OK:
             st.book_rebuilt(ts, "order_book snapshot")
         else:

@@ -136,8 +136,8 @@ class Deribit(Venue):
                 st = ch.stream
                 st.data(ts, len(data), d["timestamp"] / 1000.0)
                 book = st.book
-                book.bids.load([(_text(p), _text(q)) for p, q in d["bids"]])
-                book.asks.load([(_text(p), _text(q)) for p, q in d["asks"]])
+                book.load([(_text(p), _text(q)) for p, q in d["bids"]],
+                          [(_text(p), _text(q)) for p, q in d["asks"]])
                 if st.book_state is BOOK_OK:
                     book.updates += 1
                     st.check_crossed(ts)
@@ -168,8 +168,8 @@ class Deribit(Venue):
             # a snapshot's timestamp is its book's last change, often seconds old: no latency sample
             st.data(ts, n, None)
             # a snapshot's levels are all "new"
-            book.bids.load([(_text(lv[1]), _text(lv[2])) for lv in d["bids"]])
-            book.asks.load([(_text(lv[1]), _text(lv[2])) for lv in d["asks"]])
+            book.load([(_text(lv[1]), _text(lv[2])) for lv in d["bids"]],
+                      [(_text(lv[1]), _text(lv[2])) for lv in d["asks"]])
             ch.last = cid
             st.book_rebuilt(ts, "snapshot")
             return

@@ -94,8 +94,7 @@ class GeminiV2(Venue):
                     a.append((p, q))
                 else:
                     raise ValueError(f"change for side {side!r}")
-            book.bids.load(b)
-            book.asks.load(a)
+            book.load(b, a)
             self.snapshotted.add(sym)
             st.book_rebuilt(ts, "snapshot")
             return
