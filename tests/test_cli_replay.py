@@ -60,3 +60,11 @@ def test_trades_channel_counts_trades_in_summary():
     assert len(tr) == 4
     assert sum(s["trades"] for s in tr) == sum(s["messages"] for s in tr) > 0
     assert all(t["side"] in ("buy", "sell") for s in tr for t in s["last_trades"])
+
+
+def test_summary_into_a_closed_pipe_is_no_traceback():
+    cmd = (f"{sys.executable} -m wstui replay {SAMPLES / 'binance_futures.jsonl.gz'} --headless --speed max"
+           " | head -1")
+    p = subprocess.run(["bash", "-c", cmd + "; echo rc=${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+    assert p.stdout.startswith("replay ") and "rc=0" in p.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -130,10 +131,19 @@ def run_headless(engine: Engine, source, args) -> int:
         engine.end()
         engine.publish()
     snap = engine.latest or engine.publish()
-    if args.json:
-        sys.stdout.write(orjson.dumps(summary_json(snap, args.levels)).decode() + "\n")
-    else:
-        print(summary_text(snap))
+    text = orjson.dumps(summary_json(snap, args.levels)).decode() if args.json else summary_text(snap)
+    return write_out(text + "\n")
+
+
+def write_out(text: str) -> int:
+    """Print to stdout; a reader that went away (``| head``) is not an error worth a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 0
 
 
