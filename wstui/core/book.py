@@ -13,7 +13,7 @@ exactly as the exchange wrote them (Kraken's checksum needs trailing zeros a flo
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from typing import Iterable, Sequence
 
 Level = tuple[str, str, float]  # (price text, size text, size)
@@ -59,10 +59,34 @@ class BookSide:
         levels[key] = (price_text, size_text, size)
 
     def update(self, items: Iterable[Sequence[str]]) -> None:
-        """Apply ``(price_text, size_text)`` changes; a size of zero removes the level."""
-        set_ = self.set
-        for p, s in items:
-            set_(float(p), p, s, float(s))
+        """Apply ``(price_text, size_text, ...)`` changes in order (elements after the size, such as
+        timestamps or order counts, are ignored); a size of zero removes the level.  The body of
+        :meth:`set` inlined: one call per message instead of one per level (Bybit's hot path)."""
+        sign = self.sign
+        levels = self.levels
+        keys = self.keys
+        for lv in items:
+            p = lv[0]
+            s = lv[1]
+            key = float(p) * sign
+            q = float(s)
+            if q == 0.0:
+                if key in levels:
+                    del levels[key]
+                    del keys[bisect_left(keys, key)]
+            else:
+                if key not in levels:
+                    if not keys or key > keys[-1]:
+                        keys.append(key)
+                    else:
+                        insort(keys, key)
+                levels[key] = (p, s, q)
+
+    def replace(self, levels: dict[float, Level]) -> None:
+        """Replace the whole side with ``levels`` keyed as this side keys them (``price * sign``), zero
+        sizes already left out: one sort, for snapshots (Coinbase sends ~46,000 levels)."""
+        self.levels = levels
+        self.keys = sorted(levels)
 
     def remove(self, price: float) -> bool:
         key = price * self.sign
@@ -126,16 +150,18 @@ class Book:
         return self.bids if side == BID else self.asks
 
     def load(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
-        """Replace the whole book with ``[(price_text, size_text), ...]`` per side (zero sizes skipped)."""
+        """Replace the whole book with ``[(price_text, size_text, ...), ...]`` per side (zero sizes
+        skipped; elements after the size are ignored)."""
         for pairs, side in ((bids, self.bids), (asks, self.asks)):
             sign = side.sign
             levels = {}
-            for p, s in pairs:
+            for lv in pairs:
+                s = lv[1]
                 q = float(s)
                 if q != 0.0:
+                    p = lv[0]
                     levels[float(p) * sign] = (p, s, q)
-            side.levels = levels
-            side.keys = sorted(levels)
+            side.replace(levels)
 
     def apply(self, side: int, price_text: str, size_text: str) -> None:
         """Apply one level change given as text; size 0 removes the level."""
