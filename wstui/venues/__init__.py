@@ -12,10 +12,14 @@ from .base import Venue
 from .binance import BinanceFutures, BinanceSpot
 from .bitfinex import BitfinexV2
 from .bitstamp import BitstampV2
+from .bybit import BybitInverse, BybitLinear, BybitSpot
+from .coinbase import Coinbase
 from .deribit import Deribit
 from .gemini import GeminiV2
 from .generic import Generic
 from .kraken import KrakenV2
+from .kraken_v1 import KrakenV1
+from .okx import OKX
 
 VENUES: list[type[Venue]] = [
     KrakenV2,
@@ -25,6 +29,12 @@ VENUES: list[type[Venue]] = [
     BitfinexV2,
     Deribit,
     GeminiV2,
+    Coinbase,
+    OKX,
+    BybitSpot,
+    BybitLinear,
+    BybitInverse,
+    KrakenV1,
 ]
 
 
