@@ -13,6 +13,10 @@ class RefBook:
         self.bids: dict[Decimal, tuple[str, str]] = {}
         self.asks: dict[Decimal, tuple[str, str]] = {}
 
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
+
     def set(self, side: str, price: str, size: str) -> None:
         book = self.bids if side == "bid" else self.asks
         k = Decimal(price)
@@ -29,6 +33,8 @@ class RefBook:
 
     def truncate(self, depth: int) -> None:
         for book, rev in ((self.bids, True), (self.asks, False)):
+            if len(book) <= depth:
+                continue  # nothing to cut: skip the sort (Kraken v1 books are ~1000 deep)
             for k in sorted(book, reverse=rev)[depth:]:
                 del book[k]
 
