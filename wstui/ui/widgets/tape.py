@@ -1,0 +1,83 @@
+"""The trade tape of the selected market (Line API): newest first, aggressor side coloured, large trades
+marked.  Bounded: it shows the trades of the snapshot (the engine keeps the last ``tape_depth``)."""
+
+from __future__ import annotations
+
+from statistics import median
+
+from ...core.snapshot import StreamView
+from ...core.text import clean
+from .. import fmt
+from .ladder import book_status, health_status
+from .lines import LinesWidget, Row
+
+LARGE_FACTOR = 5.0  # a trade this many times the median size of the shown trades stands out
+LARGE_MIN_TRADES = 8  # ...once there are enough trades to call anything large
+
+SIDES = {"buy": ("BUY ", "tape--buy"), "sell": ("SELL", "tape--sell")}
+
+
+def large_threshold(view: StreamView) -> float | None:
+    qs = [t.qty for t in view.trades]
+    if len(qs) < LARGE_MIN_TRADES:
+        return None
+    m = median(qs)
+    return m * LARGE_FACTOR if m > 0 else None
+
+
+class TapeView(LinesWidget):
+    COMPONENT_CLASSES = {
+        "tape--title-ok", "tape--title-warn", "tape--title-bad", "tape--title-dim", "tape--head",
+        "tape--buy", "tape--sell", "tape--none", "tape--large", "tape--note",
+    }
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.view: StreamView | None = None
+        self.note = "select a stream"
+
+    def update_view(self, v: StreamView | None, note: str = "") -> None:
+        self.view = v
+        self.note = note
+        self.redraw()
+
+    def redraw(self) -> None:
+        width, height = self.size
+        if width <= 0 or height <= 0:
+            return
+        v = self.view
+        rows: list[Row] = []
+        if v is None:
+            rows.append(((" TRADES", "tape--title-dim"),))
+            rows.append(((" " + fmt.fit(self.note, width - 2), "tape--note"),))
+            self.show(rows)
+            return
+        label, cond, _trusted = book_status(v) if v.has_book else health_status(v)
+        left = f" TRADES {clean(v.symbol, 24)}"
+        right = f"{v.trades_total:,} · {label} "
+        if len(left) + len(right) + 1 > width:
+            left = fmt.fit(left, max(0, width - len(right) - 1))
+        rows.append(((left + " " * max(1, width - len(left) - len(right)) + right, f"tape--title-{cond}"),))
+        pw = max([5] + [len(t.price) for t in v.trades[: height]])
+        pw = min(pw, 14)
+        sw = max(4, min(12, width - (1 + 12 + 1 + 4 + 1 + pw + 1 + 2)))
+        rows.append(((f" {'time (UTC)':<12} side {'price':>{pw}} {'size':>{sw}}", "tape--head"),))
+        big = large_threshold(v)
+        for t in v.trades[: max(0, height - 2)]:
+            side, cls = SIDES.get(t.side, (" ·  ", "tape--none"))
+            large = big is not None and t.qty >= big
+            mark = "◆" if large else " "
+            rows.append((
+                (" ", ""),
+                (fmt.clock(t.ts), "tape--large" if large else ""),
+                (" ", ""),
+                (side, cls),
+                (" ", ""),
+                (f"{fmt.fit(clean(t.price, 24), pw):>{pw}}", cls),
+                (" ", ""),
+                (f"{fmt.size_text(t.size, t.qty, sw):>{sw}}", "tape--large" if large else ""),
+                (" " + mark, "tape--large" if large else ""),
+            ))
+        if not v.trades:
+            rows.append(((" no trades yet", "tape--note"),))
+        self.show(rows)
