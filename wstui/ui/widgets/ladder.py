@@ -139,10 +139,10 @@ class LadderView(LinesWidget):
         self.note = "select a stream"
         self.group: dict[str, int] = {}  # book key -> grouping step index (0 = the book's own levels)
         self._scale: dict[str, tuple[int, int]] = {}  # book key -> (decimals, native tick units)
-        self._bids: list[tuple[str, str, float]] = []  # shown price, shown size, size
+        self._bids: list[tuple[str, str, float]] = []  # shown price, size text ("" when grouped), size
         self._asks: list[tuple[str, str, float]] = []
         self._partial = (False, False)
-        self._prev: dict[tuple[int, str], str] | None = None
+        self._prev: dict[tuple[int, str], str | float] | None = None
         self._prev_ctx: tuple | None = None
         self._hl: dict[tuple[int, str], float] = {}
 
@@ -212,20 +212,20 @@ class LadderView(LinesWidget):
         if gi and scale is not None:
             d, native = scale
             tick = group_steps(native)[gi - 1]
-            bids = [(p, fmt.qty(q, 12), q) for p, q in group_side(v.bids, tick, d, True)]
-            asks = [(p, fmt.qty(q, 12), q) for p, q in group_side(v.asks, tick, d, False)]
+            bids = [(p, "", q) for p, q in group_side(v.bids, tick, d, True)]
+            asks = [(p, "", q) for p, q in group_side(v.asks, tick, d, False)]
             # the last bucket may hold only part of its levels when the view stops short of the book
             if v.book_levels[0] > len(v.bids) and len(bids) > 1:
                 bids.pop()
             if v.book_levels[1] > len(v.asks) and len(asks) > 1:
                 asks.pop()
         else:
-            bids = [(clean(p, 24), fmt.size_text(s, q, 12), q) for p, s, q in v.bids]
-            asks = [(clean(p, 24), fmt.size_text(s, q, 12), q) for p, s, q in v.asks]
+            bids = [(clean(p, 24), s, q) for p, s, q in v.bids]
+            asks = [(clean(p, 24), s, q) for p, s, q in v.asks]
         self._bids, self._asks = bids, asks
         # levels changed since the last frame (same book, same grouping)
-        cur = {(0, p): s for p, s, _ in bids}
-        cur.update({(1, p): s for p, s, _ in asks})
+        cur = {(0, p): s or q for p, s, q in bids}
+        cur.update({(1, p): s or q for p, s, q in asks})
         ctx = (v.key, gi)
         now = time.monotonic()
         if self._prev is not None and self._prev_ctx == ctx:
@@ -267,7 +267,7 @@ class LadderView(LinesWidget):
         asks = self._asks[:n]
         pw = max([5] + [len(p) for p, _, _ in bids + asks])
         pw = min(pw, max(5, width // 3))
-        sw = min(12, max(6, (width - pw - 4) // 4))
+        sw = min(12, max(6, (width - pw - 8) // 3))
         cw = sw
         bw = max(0, width - (1 + pw + 1 + sw + 1 + cw + 1))
         rows.append(((f" {'price':>{pw}} {'size':>{sw}} {'cumul':>{cw}} {fmt.fit('depth', bw)}", "ladder--head"),))
@@ -279,28 +279,29 @@ class LadderView(LinesWidget):
         dim = not trusted
 
         ask_rows: list[Row] = []
-        for i, (p, s, _q) in enumerate(asks):
-            ask_rows.append(self._level_row(p, s, cum_a[i], top, pw, sw, cw, bw, "ask", (1, p) in hl, dim))
+        for i, (p, s, q) in enumerate(asks):
+            ask_rows.append(self._level_row(p, s, q, cum_a[i], top, pw, sw, cw, bw, "ask", (1, p) in hl, dim))
         rows.extend([((" ", ""),)] * (n - len(ask_rows)))
         rows.extend(reversed(ask_rows))
         rows.append(self._spread_row(v, width, trusted))
-        for i, (p, s, _q) in enumerate(bids):
-            rows.append(self._level_row(p, s, cum_b[i], top, pw, sw, cw, bw, "bid", (0, p) in hl, dim))
+        for i, (p, s, q) in enumerate(bids):
+            rows.append(self._level_row(p, s, q, cum_b[i], top, pw, sw, cw, bw, "bid", (0, p) in hl, dim))
         if not bids and not asks:
             msg = "no levels yet" if v.book_state != "out_of_sync" else "book discarded until it is rebuilt"
             rows[2 + n - 1] = ((" " + fmt.fit(msg, width - 2), "ladder--note"),)
         self.show(rows)
 
-    def _level_row(self, p: str, s: str, cum: float, top: float, pw: int, sw: int, cw: int, bw: int,
+    def _level_row(self, p: str, s: str, q: float, cum: float, top: float, pw: int, sw: int, cw: int, bw: int,
                    side: str, changed: bool, dim: bool) -> Row:
         price_cls = "ladder--dim" if dim else f"ladder--{side}"
         size_cls = "ladder--dim" if dim else ("ladder--changed" if changed else "")
+        shown = fmt.size_text(s, q, sw) if s else fmt.qty(q, sw)
         bar = _bar(cum / top, bw) if bw > 0 else ""
         return (
             (" ", ""),
             (f"{fmt.fit(p, pw):>{pw}}", price_cls),
             (" ", ""),
-            (f"{fmt.fit(s, sw):>{sw}}", size_cls),
+            (f"{shown:>{sw}}", size_cls),
             (" ", ""),
             (f"{fmt.qty(cum, cw):>{cw}}", "ladder--dim" if dim else ""),
             (" ", ""),
