@@ -51,7 +51,7 @@ def around_spread(rows: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cell_text(table: StreamsTable, key: str, col: str) -> str:
-    return table.get_cell(key, col).plain.strip()
+    return table.cell(key, col)
 
 
 def header(app: WstuiApp) -> str:
@@ -205,7 +205,7 @@ async def test_a_silent_stream_turns_stale_everywhere_and_then_recovers(tmp_path
         if app.snap is None or app.snap.stream(key) is None:
             return False
         table = app.query_one(StreamsTable)
-        if key in table._shown and "STALE" in cell_text(table, key, "state"):
+        if key in table.keys and "STALE" in cell_text(table, key, "state"):
             seen["row"] = True
         if "STALE (1): BTC/USD book" in banner(app):
             seen["banner"] = True
@@ -250,7 +250,7 @@ async def test_feed_text_is_shown_literally_never_as_markup_or_escapes(tmp_path)
         assert "[bold red]boom[/bold red]?[31m" in log
         assert "\x1b" not in log
         table = app.query_one(StreamsTable)
-        (key,) = table._shown
+        (key,) = table.keys
         assert cell_text(table, key, "venue") == "evil.example"
         assert cell_text(table, key, "symbol").startswith("/[bold red]boom[/bold r")  # cut to 24, literal
 

@@ -23,7 +23,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from ..core.snapshot import Snapshot, StreamView
 from ..core.text import clean
@@ -304,14 +304,9 @@ class WstuiApp(App):
         ladder.set_class(book is not None and book.state in ROW_BAD, "-alarm")
         self.query_one(TapeView).update_view(tape, tnote)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        # the row under the cursor now (a queued event may name a row that has moved since: sorting)
-        table = self.query_one(StreamsTable)
-        if table.row_count == 0:
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        if key is not None and key != self.selected:
-            self.selected = key
+    def on_streams_table_selected(self, event: StreamsTable.Selected) -> None:
+        if event.key != self.selected:
+            self.selected = event.key
             if self.snap is not None:
                 self._show_selection(self.snap)
 
@@ -344,25 +339,18 @@ class WstuiApp(App):
             self.notify(f"price grouping: {tick}", timeout=1.5)
 
     def action_cursor(self, delta: int) -> None:
-        table = self.query_one(StreamsTable)
-        if delta > 0:
-            table.action_cursor_down()
-        else:
-            table.action_cursor_up()
+        self.query_one(StreamsTable).action_move(delta)
 
     def action_next_alert(self) -> None:
         snap = self.snap
         table = self.query_one(StreamsTable)
-        if snap is None or table.row_count == 0:
+        if snap is None or not table.keys:
             return
-        start = table.cursor_row
-        n = table.row_count
+        n = len(table.keys)
         for i in range(1, n + 1):
-            row = (start + i) % n
-            key = table.coordinate_to_cell_key((row, 0)).row_key.value
-            s = snap.stream(key) if key else None
+            s = snap.stream(table.keys[(table.cursor + i) % n])
             if s is not None and s.state not in ("live", "ended"):
-                table.move_cursor(row=row)
+                table.select(s.key)
                 return
         self.notify("every stream is healthy", timeout=1.5)
 

@@ -61,10 +61,12 @@ class LinesWidget(Widget):
         return ["".join(t for t, _ in row) for row in self._rows]
 
     def style_for(self, name: str) -> Style:
+        """The style of component class ``name`` (several, space-separated, apply in order)."""
         st = self._styles.get(name)
         if st is None:
-            base = self.rich_style
-            st = base if not name else base + self.get_component_rich_style(name, partial=True)
+            st = self.rich_style
+            for part in name.split():
+                st = st + self.get_component_rich_style(part, partial=True)
             self._styles[name] = st
         return st
 

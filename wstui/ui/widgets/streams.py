@@ -1,24 +1,32 @@
-"""The streams table (the SRE's view): one row per stream, updated in place.
+"""The streams table (the SRE's view): one row per stream, drawn with the Line API.
 
-A DataTable whose rows are added once per stream; each frame only the cells whose text or style changed
-are replaced (``update_cell``), never the whole table.  A row whose stream is stale, out of sync or down
-is drawn entirely in the alarm style, and its state badge says so in words (NO_COLOR terminals).
+A DataTable re-renders every cell of the table whenever any cell changes, and here some cell of every
+row (its age, its rates) changes every frame; so this is a small table of its own: the rows are built as
+plain text pieces, and only the screen lines whose text changed are repainted.  Keyboard: up/down (and
+page/home/end) move the cursor, which selects the stream the ladder and tape show; left/right scroll the
+columns after the state badge when the terminal is narrow (venue, symbol, channel and state stay put).
+
+A row whose stream is stale, out of sync or down is drawn entirely in the alarm style, and its badge
+says so in words (NO_COLOR terminals).
 """
 
 from __future__ import annotations
 
-from rich.style import Style
-from rich.text import Text
-from textual.widgets import DataTable
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
 
 from ...core.snapshot import Snapshot, StreamView
 from ...core.text import clean
 from .. import fmt
+from .lines import LinesWidget, Row
 
 SPARK_W = 10
+FIXED = 4  # columns that never scroll sideways
 
-# (column key, label, width or None for "fit the content", right-aligned); cells have no padding of
-# their own (cell_padding=0): each starts with one space, so 80 columns show as much as possible
+# (column key, label, width or None for "fit the content", right-aligned).  Each cell is preceded
+# by one space.
 COLUMNS = (
     ("venue", "venue", None, False),
     ("symbol", "symbol", None, False),
@@ -34,103 +42,185 @@ COLUMNS = (
     ("resync", "resync", 6, True),
     ("reconn", "reconn", 6, True),
 )
-
+COL_INDEX = {c[0]: i for i, c in enumerate(COLUMNS)}
 CHANNEL_ORDER = {"book": 0, "trades": 1}
-ROW_BAD = {"stale", "out_of_sync", "down"}
+ROW_BAD = frozenset(("stale", "out_of_sync", "down"))
 
 
 def row_class(s: StreamView) -> str:
     if s.state in ROW_BAD:
-        return "bad"
+        return "streams--bad"
     if s.state in ("lagging", "connecting"):
-        return "warn"
+        return "streams--warn"
     if s.state == "ended":
-        return "dim"
+        return "streams--dim"
     return ""
 
 
-def cells(s: StreamView) -> dict[str, tuple[str, str]]:
-    """Each column's text and style class ("" = the row's style)."""
+def cells(s: StreamView) -> list[tuple[str, str]]:
+    """Each column's text and style class ("" = the row's style), in COLUMNS order."""
     badge, bcls = fmt.badge(s.state)
     ck = "-" if not (s.checksum_ok or s.checksum_failed) else f"{s.checksum_ok}/{s.checksum_failed}"
     lat = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
-    return {
-        "venue": (clean(s.venue, 24), ""),
-        "symbol": (clean(s.symbol, 24), ""),
-        "channel": (clean(s.channel, 16), ""),
-        "state": (badge, bcls),
-        "age": (fmt.age(s.last_age_s), ""),
-        "r1": (fmt.rate(s.rate_1s), ""),
-        "r10": (fmt.rate(s.rate_10s), ""),
-        "spark": (fmt.sparkline(s.history, SPARK_W), "spark"),
-        "lat": (lat, ""),
-        "gaps": (str(s.gaps), "bad" if s.gaps else ""),
-        "cksum": (ck, "bad" if s.checksum_failed else ""),
-        "resync": (str(s.resyncs), ""),
-        "reconn": (str(s.reconnects), ""),
-    }
+    return [
+        (clean(s.venue, 24), ""),
+        (clean(s.symbol, 24), ""),
+        (clean(s.channel, 16), ""),
+        (badge, f"streams--{bcls}"),
+        (fmt.age(s.last_age_s), ""),
+        (fmt.rate(s.rate_1s), ""),
+        (fmt.rate(s.rate_10s), ""),
+        (fmt.sparkline(s.history, SPARK_W), "streams--spark"),
+        (lat, ""),
+        (str(s.gaps), "streams--bad" if s.gaps else ""),
+        (ck, "streams--bad" if s.checksum_failed else ""),
+        (str(s.resyncs), ""),
+        (str(s.reconnects), ""),
+    ]
 
 
-class StreamsTable(DataTable):
-    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
-        "streams--ok", "streams--warn", "streams--bad", "streams--dim", "streams--spark",
+def sort_key(s: StreamView) -> tuple:
+    return (s.venue, s.symbol, CHANNEL_ORDER.get(s.channel, 9), s.channel)
+
+
+class StreamsTable(LinesWidget, can_focus=True):
+    """One row per stream; the cursor row is the selected stream."""
+
+    COMPONENT_CLASSES = {
+        "streams--header", "streams--cursor", "streams--cursor-blur", "streams--ok", "streams--warn", "streams--bad",
+        "streams--dim", "streams--spark",
     }
+    BINDINGS = [
+        Binding("up", "move(-1)", "up", show=False),
+        Binding("down", "move(1)", "down", show=False),
+        Binding("pageup", "page(-1)", "page up", show=False),
+        Binding("pagedown", "page(1)", "page down", show=False),
+        Binding("home", "move(-100000)", "first", show=False),
+        Binding("end", "move(100000)", "last", show=False),
+        Binding("left", "scroll_columns(-1)", "scroll left", show=False),
+        Binding("right", "scroll_columns(1)", "scroll right", show=False),
+    ]
+
+    class Selected(Message):
+        """The cursor moved to another stream."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False, cell_padding=0,
-                         fixed_columns=4)
-        self._shown: dict[str, dict[str, tuple[str, str, str]]] = {}  # key -> col -> (text, cls, row cls)
-        self._styles: dict[str, Style] = {}
-        self.cell_updates = 0
+        super().__init__(id=id, classes=classes)
+        self.keys: list[str] = []  # row order
+        self._cells: dict[str, list[tuple[str, str]]] = {}
+        self._row_cls: dict[str, str] = {}
+        self.cursor = 0
+        self.top = 0  # first row shown
+        self.xoff = 0  # scrollable columns skipped on the left
 
-    def on_mount(self) -> None:
-        for key, label, width, right in COLUMNS:
-            self.add_column(Text(" " + label, justify="right" if right else "left", no_wrap=True, overflow="ellipsis"),
-                            key=key, width=None if width is None else width + 1)
+    # ------------------------------------------------------------ data
+    @property
+    def selected(self) -> str | None:
+        return self.keys[self.cursor] if 0 <= self.cursor < len(self.keys) else None
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
-        for row in self._shown.values():  # restyle every cell on the next frame
-            for col in row:
-                row[col] = ("", "", "\0")
+    def cell(self, key: str, column: str) -> str:
+        """The text a column shows for a stream (what is on screen when the column is visible)."""
+        return self._cells[key][COL_INDEX[column]][0]
 
-    def _style(self, name: str) -> Style:
-        st = self._styles.get(name)
-        if st is None:
-            st = self.get_component_rich_style(f"streams--{name}", partial=True) if name else Style()
-            self._styles[name] = st
-        return st
+    def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
+        streams = snap.streams
+        if len(streams) != len(self.keys) or any(s.key not in self._cells for s in streams):
+            self.keys = [s.key for s in sorted(streams, key=sort_key)]
+            if selected in self.keys:
+                self.cursor = self.keys.index(selected)
+            self.refresh(layout=True)  # the table's height follows its rows
+        for s in streams:
+            self._cells[s.key] = cells(s)
+            self._row_cls[s.key] = row_class(s)
+        self.redraw()
 
-    def _text(self, text: str, cls: str, rcls: str, right: bool) -> Text:
-        style = self._style(rcls) if rcls == "bad" else self._style(cls or rcls)
-        return Text(" " + text, style=style, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
+    def select(self, key: str) -> None:
+        if key in self.keys:
+            self._move_to(self.keys.index(key))
 
-    def update_snapshot(self, snap: Snapshot, selected: str | None) -> bool:
-        """Bring the table up to date; True when rows were added (the cursor may need to move)."""
-        added = False
-        for s in snap.streams:
-            new = cells(s)
-            rcls = row_class(s)
-            old = self._shown.get(s.key)
-            if old is None:
-                self.add_row(*(self._text(new[k][0], new[k][1], rcls, r) for k, _l, _w, r in COLUMNS), key=s.key)
-                self._shown[s.key] = {k: (t, c, rcls) for k, (t, c) in new.items()}
-                added = True
-                continue
-            for k, _label, width, right in COLUMNS:
-                t, c = new[k]
-                if old[k] != (t, c, rcls):
-                    old[k] = (t, c, rcls)
-                    self.update_cell(s.key, k, self._text(t, c, rcls, right), update_width=width is None)
-                    self.cell_updates += 1
-        if added:
-            self.sort("venue", "symbol", "channel", key=_sort_key)
-            if selected is not None and selected in self._shown:
-                self.move_cursor(row=self.get_row_index(selected), animate=False)
-        return added
+    def _move_to(self, row: int) -> None:
+        if not self.keys:
+            return
+        row = max(0, min(len(self.keys) - 1, row))
+        if row != self.cursor:
+            self.cursor = row
+            self.redraw()
+            self.post_message(self.Selected(self.keys[row]))
 
+    # ------------------------------------------------------------ keys and mouse
+    def action_move(self, delta: int) -> None:
+        self._move_to(self.cursor + delta)
 
-def _sort_key(vals) -> tuple:
-    venue, symbol, channel = ((v.plain if isinstance(v, Text) else str(v)).strip() for v in vals)
-    return (venue, symbol, CHANNEL_ORDER.get(channel, 9), channel)
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_scroll_columns(self, delta: int) -> None:
+        self.xoff = max(0, min(len(COLUMNS) - FIXED - 1, self.xoff + delta))
+        self.redraw()
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self._move_to(self.top + event.y - 1)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.keys) + 1
+
+    # ------------------------------------------------------------ drawing
+    def _widths(self) -> list[int]:
+        out = []
+        for i, (_k, label, width, _r) in enumerate(COLUMNS):
+            if width is None:
+                width = max([len(label)] + [len(self._cells[k][i][0]) for k in self.keys])
+            out.append(width)
+        return out
+
+    def redraw(self) -> None:
+        width, height = self.size
+        if width <= 0 or height <= 0:
+            return
+        widths = self._widths()
+        shown = list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS)))
+        visible = max(1, height - 1)
+        if self.cursor < self.top:
+            self.top = self.cursor
+        elif self.cursor >= self.top + visible:
+            self.top = self.cursor - visible + 1
+        self.top = max(0, min(self.top, max(0, len(self.keys) - visible)))
+        header = []
+        for i in shown:
+            _k, label, _w, right = COLUMNS[i]
+            header.append((" " + (f"{label:>{widths[i]}}" if right else f"{label:<{widths[i]}}"), "streams--header"))
+        if self.xoff:
+            header[FIXED - 1] = (header[FIXED - 1][0] + " «", "streams--header")
+        header.append((" " * width, "streams--header"))
+        rows: list[Row] = [tuple(header)]
+        focused = self.has_focus
+        for r in range(self.top, min(len(self.keys), self.top + visible)):
+            key = self.keys[r]
+            rcls = self._row_cls.get(key, "")
+            cursor = r == self.cursor
+            pieces = []
+            for i in shown:
+                text, cls = self._cells[key][i]
+                right = COLUMNS[i][3]
+                w = widths[i]
+                text = fmt.fit(text, w)
+                cell = f"{text:>{w}}" if right else f"{text:<{w}}"
+                style = rcls if rcls == "streams--bad" else (cls or rcls)
+                if cursor:
+                    style = f"{style} streams--cursor".strip() if focused else f"{style} streams--cursor-blur".strip()
+                pieces.append((" " + cell, style))
+            if cursor:
+                pieces.append((" " * width, "streams--cursor" if focused else "streams--cursor-blur"))
+            rows.append(tuple(pieces))
+        self.show(rows)
+
+    def on_focus(self) -> None:
+        self.redraw()
+
+    def on_blur(self) -> None:
+        self.redraw()
