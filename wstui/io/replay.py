@@ -307,6 +307,8 @@ class Replay:
                     self.backlog = int(-delay * 1000)
                 return True
             await asyncio.sleep(min(delay, 0.1))
+            if self.paused or self._restart or self._stop:
+                continue  # paused during the wait: the clock stops where the pause found it
             # the capture clock moves on during the wait: staleness is judged on it
             pos = cap0 + (time.monotonic() - wall0) * speed
             if pos > ts:
