@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from statistics import median
 
 from conftest import SAMPLES, read_records, real_feed, replay, write_records
 
@@ -126,6 +127,13 @@ async def test_tape_shows_real_trades_and_selecting_streams_switches_the_ladder(
         shown = [r.split() for r in tape.rows_text[2 : 2 + 5]]
         assert [r[2] for r in shown] == [t.price for t in ctk_trades.trades[:5]]
         assert [r[1] for r in shown] == [t.side.upper() for t in ctk_trades.trades[:5]]
+        # large trades (5x the median size of those shown) stand out
+        big = 5 * median(t.qty for t in ctk_trades.trades)
+        rows = tape.rows_text[2:]
+        assert len(rows) >= 12
+        marked = [i for i, r in enumerate(rows) if r.rstrip().endswith("◆")]
+        assert marked == [i for i, t in enumerate(ctk_trades.trades[: len(rows)]) if t.qty >= big]
+        assert len(marked) >= 3
 
         # selecting the trades stream keeps the same market's book in the ladder
         await pilot.press("down")
@@ -178,6 +186,12 @@ async def test_pause_holds_the_replay_position_and_space_resumes():
         await pilot.press("space")
         assert await until(pilot, lambda: app.engine.latest.now > held + 0.2)
         assert "PAUSED" not in header(app)
+        # r restarts the replay: the position goes back to the start of the capture
+        await pilot.pause(0.5)
+        assert app.engine.latest.now - app.engine.latest.start > 0.5
+        await pilot.press("r")
+        assert await until(pilot, lambda: app.snap.now - app.snap.start < 0.3)
+        assert " 0:00." in header(app)
         # speed keys step the replay's own speed
         await pilot.press("plus")
         assert app.source.speed == 2.0
@@ -279,3 +293,23 @@ async def test_80x24_keyboard_only_help_and_quit(monkeypatch):
         await pilot.press("s")  # jump to a stream that is not healthy: none after the end
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_s_jumps_to_the_next_unhealthy_stream():
+    # at 10x the sample's KEEPUSDT trades and kline streams go stale 5 s (capture time) in
+    app = make_app(FUTURES, speed=10.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.snap is not None and any(s.state == "stale" for s in app.snap.streams))
+        await pilot.press("space")
+        assert await until(pilot, lambda: app.snap.paused)
+        await pilot.pause(0.1)
+        stale = {s.key for s in app.snap.streams if s.state == "stale"}
+        before = app.selected
+        await pilot.press("s")
+        await pilot.pause(0.1)
+        assert app.selected in stale and app.selected != before
+        table = app.query_one(StreamsTable)
+        assert table.selected == app.selected and cell_text(table, app.selected, "state") == "✖ STALE"
+        sel = app.snap.stream(app.selected)
+        assert sel.symbol in app.query_one(LadderView).rows_text[0]  # the ladder shows that market's book
+        assert any("STALE" in r and sel.symbol in r for r in [banner(app)])

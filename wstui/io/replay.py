@@ -172,6 +172,7 @@ class Replay:
                     self._restart = False
                     self.loop_no = 0
                     engine.restart_clock()
+                    span = 0.0  # the cut-short pass still moves the clock on: the next starts after it
                 elif self.loops and self.loop_no >= self.loops:
                     break
                 offset = engine.now - (self._first_ts or engine.now) + 1.0 if span is not None else offset

@@ -39,10 +39,7 @@ class EventsLog(LinesWidget):
             self._seen = key
             self.redraw()
 
-    def redraw(self) -> None:
-        width, height = self.size
-        if width <= 0 or height <= 0:
-            return
+    def build(self, width: int, height: int) -> list[Row]:
         snap = self.snap
         total = snap.events_total if snap else 0
         rows: list[Row] = [((fmt.fit(f" EVENTS  {total:,} total, newest first", width), "events--title"),)]
@@ -56,4 +53,4 @@ class EventsLog(LinesWidget):
                     (clean(e.stream, 48) + " ", "events--stream"),
                     (clean(e.detail, 200), ""),
                 ))
-        self.show(rows)
+        return rows

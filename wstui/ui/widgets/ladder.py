@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from ...core.snapshot import StreamView
 from ...core.text import clean
 from .. import fmt
-from .lines import LinesWidget, Row
+from .lines import LinesWidget, Row, note_rows, title_row
 
 HIGHLIGHT_S = 0.6  # how long a changed level stays highlighted (wall seconds)
 MAX_GROUP = 12  # coarsest grouping step index
@@ -128,7 +128,7 @@ class LadderView(LinesWidget):
     """The depth ladder; fed a :class:`StreamView` per frame by the app."""
 
     COMPONENT_CLASSES = {
-        "ladder--title", "ladder--title-ok", "ladder--title-warn", "ladder--title-bad", "ladder--title-dim",
+        "ladder--title-ok", "ladder--title-warn", "ladder--title-bad", "ladder--title-dim",
         "ladder--head", "ladder--bid", "ladder--ask", "ladder--bid-bar", "ladder--ask-bar",
         "ladder--changed", "ladder--spread", "ladder--spread-bad", "ladder--dim", "ladder--note",
     }
@@ -242,25 +242,13 @@ class LadderView(LinesWidget):
         self.redraw()
 
     # ------------------------------------------------------------ drawing
-    def redraw(self) -> None:
-        width, height = self.size
-        if width <= 0 or height <= 0:
-            return
+    def build(self, width: int, height: int) -> list[Row]:
         v = self.view
-        rows: list[Row] = []
         if v is None:
-            rows.append(((fmt.fit(" BOOK", width), "ladder--title"),))
-            rows.append(((" " + fmt.fit(self.note, width - 2), "ladder--note"),))
-            self.show(rows)
-            return
+            return note_rows(" BOOK", self.note, width, "ladder--title-dim", "ladder--note")
         label, cond, trusted = book_status(v)
-        title_cls = f"ladder--title-{cond}"
-        tick = self.tick_label()
         left = f" {clean(v.symbol, 24)} · {clean(v.venue, 20)} {clean(v.channel, 12)}"
-        right = f"{label}  tick {tick} "
-        if len(left) + len(right) + 1 > width:
-            left = fmt.fit(left, max(0, width - len(right) - 1))
-        rows.append(((left + " " * max(1, width - len(left) - len(right)) + right, title_cls),))
+        rows: list[Row] = [title_row(left, f"{label}  tick {self.tick_label()} ", width, f"ladder--title-{cond}")]
 
         n = max(1, (height - 3) // 2)
         bids = self._bids[:n]
@@ -289,7 +277,7 @@ class LadderView(LinesWidget):
         if not bids and not asks:
             msg = "no levels yet" if v.book_state != "out_of_sync" else "book discarded until it is rebuilt"
             rows[2 + n - 1] = ((" " + fmt.fit(msg, width - 2), "ladder--note"),)
-        self.show(rows)
+        return rows
 
     def _level_row(self, p: str, s: str, q: float, cum: float, top: float, pw: int, sw: int, cw: int, bw: int,
                    side: str, changed: bool, dim: bool) -> Row:

@@ -18,6 +18,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
+from ..fmt import fit
+
 Row = tuple[tuple[str, str], ...]
 
 
@@ -92,5 +94,23 @@ class LinesWidget(Widget):
         self.redraw()
         self.refresh()
 
-    def redraw(self) -> None:  # pragma: no cover - overridden
-        """Rebuild the rows from the last data (called on resize)."""
+    def redraw(self) -> None:
+        """Rebuild the rows from the last data (each frame, and on resize)."""
+        width, height = self.size
+        if width > 0 and height > 0:
+            self.show(self.build(width, height))
+
+    def build(self, width: int, height: int) -> list[Row]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def title_row(left: str, right: str, width: int, cls: str) -> Row:
+    """A panel's title line: ``left`` and ``right`` aligned to the edges (left cut first)."""
+    if len(left) + len(right) + 1 > width:
+        left = fit(left, max(0, width - len(right) - 1))
+    return ((left + " " * max(1, width - len(left) - len(right)) + right, cls),)
+
+
+def note_rows(title: str, note: str, width: int, title_cls: str, note_cls: str) -> list[Row]:
+    """A panel with nothing to show: its title and a line saying why."""
+    return [((fit(title, width), title_cls),), ((" " + fit(note, width - 2), note_cls),)]

@@ -178,10 +178,7 @@ class StreamsTable(LinesWidget, can_focus=True):
             out.append(width)
         return out
 
-    def redraw(self) -> None:
-        width, height = self.size
-        if width <= 0 or height <= 0:
-            return
+    def build(self, width: int, height: int) -> list[Row]:
         widths = self._widths()
         shown = list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS)))
         visible = max(1, height - 1)
@@ -217,7 +214,7 @@ class StreamsTable(LinesWidget, can_focus=True):
             if cursor:
                 pieces.append((" " * width, "streams--cursor" if focused else "streams--cursor-blur"))
             rows.append(tuple(pieces))
-        self.show(rows)
+        return rows
 
     def on_focus(self) -> None:
         self.redraw()

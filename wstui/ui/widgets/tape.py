@@ -9,7 +9,7 @@ from ...core.snapshot import StreamView
 from ...core.text import clean
 from .. import fmt
 from .ladder import book_status, health_status
-from .lines import LinesWidget, Row
+from .lines import LinesWidget, Row, note_rows, title_row
 
 LARGE_FACTOR = 5.0  # a trade this many times the median size of the shown trades stands out
 LARGE_MIN_TRADES = 8  # ...once there are enough trades to call anything large
@@ -41,23 +41,13 @@ class TapeView(LinesWidget):
         self.note = note
         self.redraw()
 
-    def redraw(self) -> None:
-        width, height = self.size
-        if width <= 0 or height <= 0:
-            return
+    def build(self, width: int, height: int) -> list[Row]:
         v = self.view
-        rows: list[Row] = []
         if v is None:
-            rows.append(((" TRADES", "tape--title-dim"),))
-            rows.append(((" " + fmt.fit(self.note, width - 2), "tape--note"),))
-            self.show(rows)
-            return
+            return note_rows(" TRADES", self.note, width, "tape--title-dim", "tape--note")
         label, cond, _trusted = book_status(v) if v.has_book else health_status(v)
-        left = f" TRADES {clean(v.symbol, 24)}"
         right = f"{v.trades_total:,} · {label} "
-        if len(left) + len(right) + 1 > width:
-            left = fmt.fit(left, max(0, width - len(right) - 1))
-        rows.append(((left + " " * max(1, width - len(left) - len(right)) + right, f"tape--title-{cond}"),))
+        rows: list[Row] = [title_row(f" TRADES {clean(v.symbol, 24)}", right, width, f"tape--title-{cond}")]
         pw = max([5] + [len(t.price) for t in v.trades[: height]])
         pw = min(pw, 14)
         sw = max(4, min(12, width - (1 + 12 + 1 + 4 + 1 + pw + 1 + 2)))
@@ -80,4 +70,4 @@ class TapeView(LinesWidget):
             ))
         if not v.trades:
             rows.append(((" no trades yet", "tape--note"),))
-        self.show(rows)
+        return rows
