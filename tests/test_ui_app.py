@@ -313,3 +313,35 @@ async def test_s_jumps_to_the_next_unhealthy_stream():
         sel = app.snap.stream(app.selected)
         assert sel.symbol in app.query_one(LadderView).rows_text[0]  # the ladder shows that market's book
         assert any("STALE" in r and sel.symbol in r for r in [banner(app)])
+
+
+async def test_an_engine_failure_is_named_on_screen_not_dumped():
+    class Broken:
+        async def run(self, engine):
+            engine.open("c1", "wss://example.invalid/ws", 1700000000.0)
+            raise RuntimeError("source fell over [bold]x[/bold]")
+
+    app = WstuiApp(Engine(file="broken"), Broken(), fps=20.0, engine_mode="thread")
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert await until(pilot, lambda: "engine stopped" in banner(app))
+        assert "RuntimeError: source fell over [bold]x[/bold]" in banner(app)
+        assert "engine stopped" in header(app)
+        await pilot.press("space")  # no replay controls on this source: a note, not a crash
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_r_after_the_end_plays_the_capture_again():
+    app = make_app(FUTURES, mode="thread")
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        first, engine = app.snap, app.engine
+        assert "ENDED" in header(app)
+        await pilot.press("r")
+        assert await until(pilot, lambda: app.engine is not engine and app.snap is app.engine.latest and ended(app))
+        again = app.snap  # a fresh engine played the whole capture once more: the same final state
+        assert again.messages == first.messages and again.events_total == first.events_total
+        ask, bid = around_spread(app.query_one(LadderView).rows_text)
+        book = again.stream(app.selected)
+        assert (ask[0], bid[0]) == (book.asks[0][0], book.bids[0][0])
+        await pilot.press("q")

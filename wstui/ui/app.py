@@ -27,6 +27,7 @@ from textual.widgets import Static
 
 from ..core.snapshot import Snapshot, StreamView
 from ..core.text import clean
+from ..engine import Engine
 from ..runner import EngineThread, run_source
 from . import fmt
 from .widgets.events import EventsLog
@@ -249,14 +250,28 @@ class WstuiApp(App):
         return t
 
     def on_mount(self) -> None:
+        self._start_engine()
+        self.query_one(StreamsTable).focus()
+        self.set_interval(1.0 / self.fps, self.refresh_view)
+        self.call_after_refresh(self.refresh_view)
+
+    def _start_engine(self) -> None:
         if self.engine_mode == "thread":
             self.thread = EngineThread(self.engine, self.source, self.fps)
             self.thread.start()
         elif self.engine_mode == "task":
             self.engine_task = asyncio.ensure_future(run_source(self.engine, self.source, self.fps))
-        self.query_one(StreamsTable).focus()
-        self.set_interval(1.0 / self.fps, self.refresh_view)
-        self.call_after_refresh(self.refresh_view)
+
+    def _replay_again(self) -> None:
+        """The replay has ended (its last pass is over): play it again on a fresh engine."""
+        old, src = self.engine, self.source
+        self.engine = Engine(
+            stale_after=old.stale_after, lag_after=old.lag_after, stale_overrides=old.stale_overrides,
+            book_depth=old.book_depth, tape_depth=old.tape_depth, events_max=old.events.maxlen or 2000,
+            bad_max=old.bad_records.maxlen or 1000, source=old.source, file=old.file,
+        )
+        self.source = type(src)(src.path, speed=src.speed, loops=src.loops)
+        self._start_engine()
 
     # ------------------------------------------------------------ the frame
     def engine_error(self) -> str | None:
@@ -330,7 +345,10 @@ class WstuiApp(App):
         if getattr(self.source, "restart", None) is None:
             self.notify("this source has no replay controls", timeout=2)
             return
-        self.source.restart()
+        if getattr(self.source, "done", False) and self.engine_mode != "none":
+            self._replay_again()
+        else:
+            self.source.restart()
         self.notify("replay restarted", timeout=1.5)
 
     def action_group(self, coarser: bool) -> None:

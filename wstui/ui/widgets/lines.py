@@ -68,7 +68,7 @@ class LinesWidget(Widget):
         if st is None:
             st = self.rich_style
             for part in name.split():
-                st = st + self.get_component_rich_style(part, partial=True)
+                st = st + self.get_component_rich_style(part)
             self._styles[name] = st
         return st
 

@@ -87,7 +87,7 @@ class StreamsTable(LinesWidget, can_focus=True):
     """One row per stream; the cursor row is the selected stream."""
 
     COMPONENT_CLASSES = {
-        "streams--header", "streams--cursor", "streams--cursor-blur", "streams--ok", "streams--warn", "streams--bad",
+        "streams--header", "streams--cursor", "streams--cursor-blur", "streams--cursor-bad", "streams--ok", "streams--warn", "streams--bad",
         "streams--dim", "streams--spark",
     }
     BINDINGS = [
@@ -209,10 +209,14 @@ class StreamsTable(LinesWidget, can_focus=True):
                 cell = f"{text:>{w}}" if right else f"{text:<{w}}"
                 style = rcls if rcls == "streams--bad" else (cls or rcls)
                 if cursor:
-                    style = f"{style} streams--cursor".strip() if focused else f"{style} streams--cursor-blur".strip()
+                    if rcls == "streams--bad":
+                        style = "streams--cursor-bad"  # the alarm stays red under the cursor
+                    else:
+                        style = f"{style} streams--cursor".strip() if focused else f"{style} streams--cursor-blur".strip()
                 pieces.append((" " + cell, style))
             if cursor:
-                pieces.append((" " * width, "streams--cursor" if focused else "streams--cursor-blur"))
+                fill = "streams--cursor" if focused else "streams--cursor-blur"
+                pieces.append((" " * width, "streams--cursor-bad" if rcls == "streams--bad" else fill))
             rows.append(tuple(pieces))
         return rows
 
