@@ -55,6 +55,11 @@ def cell_text(table: StreamsTable, key: str, col: str) -> str:
     return table.cell(key, col)
 
 
+def changed_prices(ladder: LadderView) -> set[str]:
+    """Prices of the ladder rows whose size is drawn highlighted (changed since the last frame)."""
+    return {row[1][0].strip() for row in ladder._rows if any(c == "ladder--changed" for _t, c in row)}
+
+
 def header(app: WstuiApp) -> str:
     return str(app.query_one("#header").render())
 
@@ -172,6 +177,11 @@ async def test_pause_holds_the_replay_position_and_space_resumes():
     app = make_app(path, speed=1.0, loops=0, mode="thread", fps=20.0)
     async with app.run_test(size=(100, 30)) as pilot:
         assert await until(pilot, lambda: app.snap is not None and app.snap.now > (app.snap.start or 0) + 0.3)
+        # levels whose size changed since the last frame are highlighted...
+        ladder = app.query_one(LadderView)
+        assert await until(pilot, lambda: changed_prices(ladder))
+        flashed = changed_prices(ladder)
+        assert flashed <= {r.split()[0] for r in ladder.rows_text[2:]}
         await pilot.press("space")
         assert await until(pilot, lambda: app.snap.paused)
         await pilot.pause(0.2)
@@ -183,6 +193,7 @@ async def test_pause_holds_the_replay_position_and_space_resumes():
             assert app.engine.latest.now == held
             assert header(app) == shown
         assert app.stats.polls >= 6
+        assert not changed_prices(ladder)  # ...briefly: paused, nothing changes, the highlight is gone
         await pilot.press("space")
         assert await until(pilot, lambda: app.engine.latest.now > held + 0.2)
         assert "PAUSED" not in header(app)
