@@ -137,6 +137,16 @@ def sparkline(values: tuple[int, ...] | list[int], width: int) -> str:
     return (" " * (width - len(vals))) + "".join(out)
 
 
+def align_points(texts: list[str]) -> list[str]:
+    """Pad number texts on the right so their decimal points line up when right-aligned
+    (``"30251"`` beside ``"30252.5"`` becomes ``"30251  "``); the exchange's digits stay as they are."""
+    decs = [len(t) - t.index(".") - 1 if "." in t else -1 for t in texts]
+    top = max(decs, default=-1)
+    if top < 0:
+        return list(texts)
+    return [t + " " * (top - d) for t, d in zip(texts, decs)]
+
+
 def fit(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` cells with an ellipsis."""
     if width <= 0:

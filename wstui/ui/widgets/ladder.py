@@ -253,6 +253,9 @@ class LadderView(LinesWidget):
         n = max(1, (height - 3) // 2)
         bids = self._bids[:n]
         asks = self._asks[:n]
+        shown = fmt.align_points([p for p, _, _ in bids + asks])
+        bids = [(shown[i], s, q) for i, (_p, s, q) in enumerate(bids)]
+        asks = [(shown[len(bids) + i], s, q) for i, (_p, s, q) in enumerate(asks)]
         pw = max([5] + [len(p) for p, _, _ in bids + asks])
         pw = min(pw, max(5, width // 3))
         sw = min(12, max(6, (width - pw - 8) // 3))
@@ -268,12 +271,12 @@ class LadderView(LinesWidget):
 
         ask_rows: list[Row] = []
         for i, (p, s, q) in enumerate(asks):
-            ask_rows.append(self._level_row(p, s, q, cum_a[i], top, pw, sw, cw, bw, "ask", (1, p) in hl, dim))
+            ask_rows.append(self._level_row(p, s, q, cum_a[i], top, pw, sw, cw, bw, "ask", (1, p.rstrip()) in hl, dim))
         rows.extend([((" ", ""),)] * (n - len(ask_rows)))
         rows.extend(reversed(ask_rows))
         rows.append(self._spread_row(v, width, trusted))
         for i, (p, s, q) in enumerate(bids):
-            rows.append(self._level_row(p, s, q, cum_b[i], top, pw, sw, cw, bw, "bid", (0, p) in hl, dim))
+            rows.append(self._level_row(p, s, q, cum_b[i], top, pw, sw, cw, bw, "bid", (0, p.rstrip()) in hl, dim))
         if not bids and not asks:
             msg = "no levels yet" if v.book_state != "out_of_sync" else "book discarded until it is rebuilt"
             rows[2 + n - 1] = ((" " + fmt.fit(msg, width - 2), "ladder--note"),)

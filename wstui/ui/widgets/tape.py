@@ -48,12 +48,13 @@ class TapeView(LinesWidget):
         label, cond, _trusted = book_status(v) if v.has_book else health_status(v)
         right = f"{v.trades_total:,} · {label} "
         rows: list[Row] = [title_row(f" TRADES {clean(v.symbol, 24)}", right, width, f"tape--title-{cond}")]
-        pw = max([5] + [len(t.price) for t in v.trades[: height]])
-        pw = min(pw, 14)
+        trades = v.trades[: max(0, height - 2)]
+        prices = fmt.align_points([clean(t.price, 24) for t in trades])
+        pw = min(14, max([5] + [len(p) for p in prices]))
         sw = max(4, min(12, width - (1 + 12 + 1 + 4 + 1 + pw + 1 + 2)))
         rows.append(((f" {'time (UTC)':<12} side {'price':>{pw}} {'size':>{sw}}", "tape--head"),))
         big = large_threshold(v)
-        for t in v.trades[: max(0, height - 2)]:
+        for t, price in zip(trades, prices):
             side, cls = SIDES.get(t.side, (" ·  ", "tape--none"))
             large = big is not None and t.qty >= big
             mark = "◆" if large else " "
@@ -63,7 +64,7 @@ class TapeView(LinesWidget):
                 (" ", ""),
                 (side, cls),
                 (" ", ""),
-                (f"{fmt.fit(clean(t.price, 24), pw):>{pw}}", cls),
+                (f"{fmt.fit(price, pw):>{pw}}", cls),
                 (" ", ""),
                 (f"{fmt.size_text(t.size, t.qty, sw):>{sw}}", "tape--large" if large else ""),
                 (" " + mark, "tape--large" if large else ""),
