@@ -173,6 +173,7 @@ class Replay:
                     self._restart = False
                     self.loop_no = 0
                     engine.restart_clock()
+                    span = 0.0  # the cut-short pass still moves the clock on: the next starts after it
                 elif self.loops and self.loop_no >= self.loops:
                     break
                 offset = engine.now - (self._first_ts or engine.now) + 1.0 if span is not None else offset
@@ -308,6 +309,8 @@ class Replay:
                     self.backlog = int(-delay * 1000)
                 return True
             await asyncio.sleep(min(delay, 0.1))
+            if self.paused or self._restart or self._stop:
+                continue  # paused during the wait: the clock stops where the pause found it
             # the capture clock moves on during the wait: staleness is judged on it
             pos = cap0 + (time.monotonic() - wall0) * speed
             if pos > ts:

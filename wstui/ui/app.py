@@ -1,0 +1,412 @@
+"""The terminal UI: a depth ladder, a trade tape, the streams table and the events log.
+
+The engine runs on its own thread (``runner.EngineThread``) and publishes an immutable
+:class:`~wstui.core.snapshot.Snapshot` into ``engine.latest`` at ``--fps``.  The app reads that reference
+on a timer at the same rate and nothing else: no message per feed frame crosses into the UI, and each
+panel repaints only the lines (or table cells) that changed.  Replay controls call the Replay source's
+thread-safe methods (``toggle_pause``, ``step_speed``, ``restart``).
+
+Every time on the screen is on the engine clock (the capture's clock in replay, UTC), so a paused or
+ended replay draws the same screen on any machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ..core.snapshot import Snapshot, StreamView
+from ..core.text import clean
+from ..engine import Engine
+from ..runner import EngineThread, run_source
+from . import fmt
+from .widgets.events import EventsLog
+from .widgets.ladder import LadderView
+from .widgets.streams import ROW_BAD, StreamsTable
+from .widgets.tape import TapeView
+
+STYLES = Path(__file__).resolve().parent / "styles"
+
+# every key, in the order the help screen lists them: (keys as shown, what they do)
+KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓  j k", "select a stream: the ladder and tape follow it"),
+    ("PgUp PgDn Home End", "move through the streams table"),
+    ("← →", "scroll the streams table sideways"),
+    ("s", "jump to the next stream that is not healthy"),
+    ("]  [", "coarser / finer price grouping of the ladder"),
+    ("space", "pause / resume the replay"),
+    ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
+    ("r", "restart the replay from the beginning"),
+    ("?", "this help (escape or ? closes it)"),
+    ("q  ctrl+c", "quit"),
+)
+FOOTER = (("q", "quit"), ("?", "help"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
+          ("[ ]", "group"), ("↑↓", "stream"))
+
+
+def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, StreamView | None, str]:
+    """The book and the trades stream shown for a selected stream: the stream itself when it has a book
+    (or a tape), else the stream of the same venue and symbol that has one.  With a note when none."""
+    sel = snap.stream(key) if key else None
+    if sel is None:
+        return None, "select a stream in the table below", None, "select a stream"
+    book = sel if sel.has_book else None
+    tape = sel if sel.has_tape else None
+    for s in snap.streams:
+        if s.venue == sel.venue and s.symbol == sel.symbol:
+            if book is None and s.has_book:
+                book = s
+            if tape is None and s.has_tape:
+                tape = s
+    name = f"{clean(sel.venue, 24)} {clean(sel.symbol, 24)}"
+    return book, f"no order book stream for {name}", tape, f"no trades stream for {name}"
+
+
+def first_key(snap: Snapshot) -> str | None:
+    """The stream selected at start: the first book (a new user sees a ladder at once)."""
+    for s in sorted(snap.streams, key=lambda s: (s.venue, s.symbol)):
+        if s.has_book:
+            return s.key
+    return snap.streams[0].key if snap.streams else None
+
+
+def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(" wstui ", "bold reverse")
+    if snap is None:
+        t.append("  starting…")
+        return t
+    if snap.source == "replay":
+        name = clean(Path(snap.file).name if snap.file else "capture", 40)
+        if snap.ended:
+            t.append(" ■ ENDED ", "bold")
+        elif snap.paused:
+            t.append(" ❚❚ PAUSED ", "bold reverse")
+        else:
+            t.append(" ▶ ", "bold")
+        t.append(f" replay {name} ")
+        if snap.start is not None and snap.end is not None:
+            t.append(f" {fmt.duration(snap.now - snap.start)} / {fmt.duration(snap.end - snap.start)} ", "bold")
+        t.append(f" {fmt.speed(snap.speed)} ", "bold")
+        loops = "∞" if snap.loops == 0 else str(snap.loops)
+        optional = [f" {fmt.date_clock(snap.now)} ", f" loop {snap.loop}/{loops} ", f" {snap.messages:,} msgs "]
+        if snap.backlog:
+            optional.insert(0, f" behind {snap.backlog / 1000:.1f}s ")
+    else:
+        t.append(" ● live ", "bold")
+        optional = [f" {fmt.date_clock(snap.now)} ", f" {snap.messages:,} msgs "]
+    if snap.bad_records_total:
+        optional.insert(0, f" {snap.bad_records_total} bad records ")
+    for piece in optional:
+        if t.cell_len + len(piece) <= width:
+            t.append(piece)
+    if error:
+        t.append(f" engine stopped: {clean(error, 80)} ", "bold reverse")
+    return t
+
+
+def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, str]:
+    """The alarm line (text, level): names every stream that is stale, out of sync or down."""
+    if error:
+        return Text(f" ✖ the engine stopped: {clean(error, 200)}", no_wrap=True, overflow="ellipsis"), "bad"
+    if snap is None:
+        return Text(" waiting for the first snapshot…"), "dim"
+    groups: dict[str, list[str]] = {}
+    lagging = []
+    for s in snap.streams:
+        name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
+        if s.state == "stale":
+            since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
+            groups.setdefault("✖ STALE", []).append(f"{name} ({since})")
+        elif s.state == "out_of_sync":
+            groups.setdefault("✖ OUT OF SYNC", []).append(name)
+        elif s.state == "down":
+            groups.setdefault("▼ DOWN", []).append(name)
+        elif s.state == "lagging":
+            lagging.append(name)
+    if groups:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for label, names in groups.items():
+            t.append(f" {label} ({len(names)}): ", "bold")
+            t.append(", ".join(names) + " ")
+        return t, "bad"
+    if lagging:
+        return Text(" ▲ LAGGING: " + ", ".join(lagging), no_wrap=True, overflow="ellipsis"), "warn"
+    n = len(snap.streams)
+    if snap.ended:
+        return Text(f" ■ replay ended: {n} streams, {snap.events_total:,} events · r restarts"), "dim"
+    return Text(f" ✓ all {n} streams healthy"), "ok"
+
+
+class HelpScreen(ModalScreen):
+    """Every key, one per line."""
+
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "close help")]
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        t.append("wstui keys\n\n", "bold")
+        for keys, what in KEYS:
+            t.append(f"  {keys:<20}", "bold")
+            t.append(f"{what}\n")
+        t.append("\nStates: ● live  ○ connecting  ▲ LAGGING  ■ ended\n")
+        t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (named in the red banner)\n")
+        t.append("Ladder: changed sizes flash; a red title means do not trust it.\n")
+        t.append("Times: the engine clock in UTC (in a replay, the capture's).")
+        with Vertical(id="help-box"):
+            yield Static(t, id="help-text")
+
+
+class FrameStats:
+    """What the UI did: frames drawn, the worst gap between frames, time spent drawing."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.polls = 0
+        self.worst_interval = 0.0
+        self.busy_s = 0.0
+        self._last: float | None = None
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.worst_interval = max(self.worst_interval, now - self._last)
+        self._last = now
+        self.polls += 1
+
+
+class WstuiApp(App):
+    """The wstui TUI over an engine and its source.
+
+    ``engine_mode``: ``"thread"`` runs the source on an :class:`EngineThread` (the real thing);
+    ``"task"`` runs it as a task on the app's own event loop (deterministic tests); ``"none"`` leaves the
+    engine to the caller (e.g. a replay already run to its end) and only shows ``engine.latest``.
+    """
+
+    CSS_PATH = str(STYLES / "app.tcss")
+    TITLE = "wstui"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("question_mark", "help", "help"),
+        Binding("space", "pause", "pause"),
+        Binding("plus,equals_sign", "speed(True)", "faster"),
+        Binding("minus,underscore", "speed(False)", "slower"),
+        Binding("r", "restart", "restart"),
+        Binding("right_square_bracket", "group(True)", "coarser"),
+        Binding("left_square_bracket", "group(False)", "finer"),
+        Binding("s", "next_alert", "next alert"),
+        Binding("j", "cursor(1)", show=False),
+        Binding("k", "cursor(-1)", show=False),
+    ]
+
+    def __init__(self, engine: Any, source: Any = None, *, fps: float = 10.0, engine_mode: str = "thread") -> None:
+        super().__init__()
+        if engine_mode not in ("thread", "task", "none"):
+            raise ValueError(f"engine_mode must be thread, task or none, not {engine_mode!r}")
+        self.engine = engine
+        self.source = source
+        self.fps = max(1.0, min(60.0, float(fps)))
+        self.engine_mode = engine_mode if source is not None else "none"
+        # grouping needs more levels than a screen shows; a view stays a few hundred small tuples
+        if getattr(engine, "book_depth", 0) < 200:
+            engine.book_depth = 200
+        self.thread: EngineThread | None = None
+        self.engine_task: asyncio.Task | None = None
+        self.selected: str | None = None
+        self.snap: Snapshot | None = None
+        self.stats = FrameStats()
+        self._header_key: Any = None
+        self._banner_key: Any = None
+
+    # ------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        yield Static(id="banner")
+        with Horizontal(id="top"):
+            yield LadderView(id="ladder")
+            yield TapeView(id="tape")
+        yield StreamsTable(id="streams")
+        yield EventsLog(id="events")
+        yield Static(self._footer(), id="footer")
+
+    def _footer(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for key, what in FOOTER:
+            t.append(f" {key} ", "bold reverse")
+            t.append(f"{what} ")
+        return t
+
+    def on_mount(self) -> None:
+        self._start_engine()
+        self.query_one(StreamsTable).focus()
+        self.set_interval(1.0 / self.fps, self.refresh_view)
+        self.call_after_refresh(self.refresh_view)
+
+    def _start_engine(self) -> None:
+        if self.engine_mode == "thread":
+            self.thread = EngineThread(self.engine, self.source, self.fps)
+            self.thread.start()
+        elif self.engine_mode == "task":
+            self.engine_task = asyncio.ensure_future(run_source(self.engine, self.source, self.fps))
+
+    def _replay_again(self) -> None:
+        """The replay has ended (its last pass is over): play it again on a fresh engine."""
+        old, src = self.engine, self.source
+        self.engine = Engine(
+            stale_after=old.stale_after, lag_after=old.lag_after, stale_overrides=old.stale_overrides,
+            book_depth=old.book_depth, tape_depth=old.tape_depth, events_max=old.events.maxlen or 2000,
+            bad_max=old.bad_records.maxlen or 1000, source=old.source, file=old.file,
+        )
+        self.source = type(src)(src.path, speed=src.speed, loops=src.loops)
+        self._start_engine()
+
+    # ------------------------------------------------------------ the frame
+    def engine_error(self) -> str | None:
+        err: BaseException | None = None
+        if self.thread is not None:
+            err = self.thread.error
+        elif self.engine_task is not None and self.engine_task.done() and not self.engine_task.cancelled():
+            err = self.engine_task.exception()
+        return None if err is None else f"{type(err).__name__}: {err}"
+
+    def refresh_view(self) -> None:
+        """Read ``engine.latest`` and bring every panel up to date (called at ``fps``)."""
+        self.stats.tick()
+        snap = self.engine.latest
+        error = self.engine_error()
+        t0 = time.perf_counter()
+        width = self.size.width
+        hkey = (snap.seq if snap is not None else None, width, error)
+        if hkey != self._header_key:
+            self._header_key = hkey
+            self.query_one("#header", Static).update(header_text(snap, width, error))
+        btext, level = banner_text(snap, error)
+        bkey = (btext.plain, level)
+        if bkey != self._banner_key:
+            self._banner_key = bkey
+            banner = self.query_one("#banner", Static)
+            banner.update(btext)
+            banner.set_classes(f"-{level}")
+        if snap is None or snap is self.snap:
+            self.stats.busy_s += time.perf_counter() - t0
+            return
+        self.snap = snap
+        self.stats.frames += 1
+        if self.selected is None or snap.stream(self.selected) is None:
+            self.selected = first_key(snap)
+        self.query_one(StreamsTable).update_snapshot(snap, self.selected)
+        self._show_selection(snap)
+        self.query_one(EventsLog).update_snapshot(snap)
+        self.stats.busy_s += time.perf_counter() - t0
+
+    def _show_selection(self, snap: Snapshot) -> None:
+        book, bnote, tape, tnote = pick(snap, self.selected)
+        ladder = self.query_one(LadderView)
+        ladder.update_view(book, bnote)
+        ladder.set_class(book is not None and book.state in ROW_BAD, "-alarm")
+        self.query_one(TapeView).update_view(tape, tnote)
+
+    def on_streams_table_selected(self, event: StreamsTable.Selected) -> None:
+        if event.key != self.selected:
+            self.selected = event.key
+            if self.snap is not None:
+                self._show_selection(self.snap)
+
+    # ------------------------------------------------------------ actions
+    def action_pause(self) -> None:
+        if getattr(self.source, "toggle_pause", None) is None:
+            self.notify("this source has no replay controls", timeout=2)
+            return
+        self.source.toggle_pause()
+        self._header_key = None
+
+    def action_speed(self, up: bool) -> None:
+        if getattr(self.source, "step_speed", None) is None:
+            self.notify("this source has no replay controls", timeout=2)
+            return
+        v = self.source.step_speed(up)
+        self._header_key = None
+        self.notify(f"speed {fmt.speed(v)}", timeout=1.5)
+
+    def action_restart(self) -> None:
+        if getattr(self.source, "restart", None) is None:
+            self.notify("this source has no replay controls", timeout=2)
+            return
+        if getattr(self.source, "done", False) and self.engine_mode != "none":
+            self._replay_again()
+        else:
+            self.source.restart()
+        self.notify("replay restarted", timeout=1.5)
+
+    def action_group(self, coarser: bool) -> None:
+        tick = self.query_one(LadderView).step_group(coarser)
+        if tick:
+            self.notify(f"price grouping: {tick}", timeout=1.5)
+
+    def action_cursor(self, delta: int) -> None:
+        self.query_one(StreamsTable).action_move(delta)
+
+    def action_next_alert(self) -> None:
+        snap = self.snap
+        table = self.query_one(StreamsTable)
+        if snap is None or not table.keys:
+            return
+        n = len(table.keys)
+        for i in range(1, n + 1):
+            s = snap.stream(table.keys[(table.cursor + i) % n])
+            if s is not None and s.state not in ("live", "ended"):
+                table.select(s.key)
+                return
+        self.notify("every stream is healthy", timeout=1.5)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        await self.stop_engine()
+        self.exit(0)
+
+    async def stop_engine(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            await asyncio.to_thread(self.thread.stop, 2.0)
+        if self.engine_task is not None and not self.engine_task.done():
+            stop = getattr(self.source, "stop", None)
+            if stop is not None:
+                stop()
+            self.engine_task.cancel()
+            try:
+                await self.engine_task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+def run_app(engine: Any, source: Any, args: Any) -> int:
+    """``wstui`` / ``wstui demo`` / ``wstui replay FILE``: the TUI until the user quits."""
+    app = WstuiApp(engine, source, fps=getattr(args, "fps", 10.0))
+    try:
+        app.run()
+    finally:
+        if app.thread is not None and app.thread.is_alive():
+            app.thread.stop(2.0)
+    err = app.engine_error()
+    if err:
+        print(f"wstui: the engine stopped: {err}", file=sys.stderr)
+        return 1
+    rc = app.return_code
+    return 0 if rc is None else rc

@@ -1,0 +1,156 @@
+"""Text formatting for the screen: clock times, quantities, state badges, sparklines.
+
+Pure functions (no Textual): every timestamp shown comes from the engine clock (the capture's clock in
+replay), formatted in UTC, so a replayed screen is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from ..core.text import clean
+
+# state -> (badge text, style class suffix); the text alone tells the state (NO_COLOR terminals)
+BADGES: dict[str, tuple[str, str]] = {
+    "live": ("● live", "ok"),
+    "connecting": ("○ connecting", "warn"),
+    "stale": ("✖ STALE", "bad"),
+    "lagging": ("▲ LAGGING", "warn"),
+    "out_of_sync": ("✖ OUT OF SYNC", "bad"),
+    "down": ("▼ DOWN", "bad"),
+    "ended": ("■ ended", "dim"),
+}
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def badge(state: str) -> tuple[str, str]:
+    return BADGES.get(state, (clean(state, 14), "warn"))
+
+
+def clock(ts: float | None, decimals: int = 3) -> str:
+    """``HH:MM:SS.mmm`` (UTC) of an engine-clock timestamp."""
+    if ts is None or not math.isfinite(ts):
+        return "--:--:--"
+    whole = math.floor(ts)
+    frac = ts - whole
+    t = time.gmtime(whole)
+    s = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    if decimals > 0:
+        f = min(int(frac * 10**decimals), 10**decimals - 1)
+        s += f".{f:0{decimals}d}"
+    return s
+
+
+def date_clock(ts: float | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS.s UTC``."""
+    if ts is None or not math.isfinite(ts):
+        return "----------"
+    t = time.gmtime(math.floor(ts))
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {clock(ts, 1)} UTC"
+
+
+def duration(sec: float | None) -> str:
+    """``M:SS.s`` (or ``H:MM:SS``) for replay positions."""
+    if sec is None or not math.isfinite(sec):
+        return "-"
+    sec = max(0.0, sec)
+    if sec >= 3600:
+        h = int(sec // 3600)
+        m = int(sec % 3600 // 60)
+        return f"{h}:{m:02d}:{int(sec % 60):02d}"
+    m = int(sec // 60)
+    return f"{m}:{sec - 60 * m:04.1f}"
+
+
+def age(sec: float | None) -> str:
+    if sec is None:
+        return "-"
+    if sec < 10:
+        return f"{sec:.1f}s"
+    if sec < 600:
+        return f"{sec:.0f}s"
+    if sec < 36000:
+        return f"{sec / 60:.0f}m"
+    return f"{sec / 3600:.0f}h"
+
+
+def speed(v: float | None) -> str:
+    if v is None:
+        return "max"
+    return f"{v:g}x"
+
+
+def rate(v: float) -> str:
+    if v >= 10000:
+        return f"{v / 1000:.0f}k"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.1f}"
+
+
+def trim_number(text: str) -> str:
+    """``"9602.00000000"`` -> ``"9602"``, ``"0.10493450"`` -> ``"0.1049345"`` (display only)."""
+    if "." in text and "e" not in text and "E" not in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def qty(v: float, width: int = 10) -> str:
+    """A quantity in at most ``width`` characters (exact when it fits, else fewer decimals or k/M/B)."""
+    if not math.isfinite(v):
+        return "?"
+    for d in (8, 6, 4, 3, 2, 1, 0):
+        s = f"{v:.{d}f}"
+        if d:
+            s = s.rstrip("0").rstrip(".")
+        if len(s) <= width:
+            return s
+    for div, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T")):
+        for d in (2, 1, 0):
+            s = f"{v / div:.{d}f}{suffix}"
+            if len(s) <= width:
+                return s
+    return f"{v:.0e}"
+
+
+def size_text(text: str, value: float, width: int) -> str:
+    """The exchange's size text (trailing zeros dropped) when it fits ``width``, else :func:`qty`."""
+    t = trim_number(clean(text, 40))
+    return t if len(t) <= width else qty(value, width)
+
+
+def sparkline(values: tuple[int, ...] | list[int], width: int) -> str:
+    vals = list(values[-width:]) if width > 0 else []
+    if not vals:
+        return ""
+    top = max(vals)
+    if top <= 0:
+        return (" " * (width - len(vals))) + "▁" * len(vals)
+    out = []
+    for v in vals:
+        if v <= 0:
+            out.append(" ")
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int(v * (len(SPARK) - 1) / top + 0.5))])
+    return (" " * (width - len(vals))) + "".join(out)
+
+
+def align_points(texts: list[str]) -> list[str]:
+    """Pad number texts on the right so their decimal points line up when right-aligned
+    (``"30251"`` beside ``"30252.5"`` becomes ``"30251  "``); the exchange's digits stay as they are."""
+    decs = [len(t) - t.index(".") - 1 if "." in t else -1 for t in texts]
+    top = max(decs, default=-1)
+    if top < 0:
+        return list(texts)
+    return [t + " " * (top - d) for t, d in zip(texts, decs)]
+
+
+def fit(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` cells with an ellipsis."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + "…"
