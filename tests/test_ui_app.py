@@ -104,13 +104,21 @@ async def test_tape_shows_real_trades_and_selecting_streams_switches_the_ladder(
     ctk_trades = final.stream("binance-futures:CTKUSDT:trades")
     akro_book = final.stream("binance-futures:AKROUSDT:book")
     akro_trades = final.stream("binance-futures:AKROUSDT:trades")
+    sushi_book = final.stream("binance-futures:SUSHIUSDT:book")
     app = make_app(FUTURES)
     async with app.run_test(size=(120, 40)) as pilot:
         assert await until(pilot, lambda: ended(app))
         await pilot.pause(0.1)
         ladder = app.query_one(LadderView)
         tape = app.query_one(TapeView)
-        # the first book is selected at start (rows sorted by venue, symbol; book first)
+        # until the user picks a stream the busiest book is shown: SUSHIUSDT has the most updates and trades
+        assert app.selected == sushi_book.key
+        ask, bid = around_spread(ladder.rows_text)
+        assert (ask[0], bid[0]) == (sushi_book.asks[0][0], sushi_book.bids[0][0])
+        assert "TRADES SUSHIUSDT" in tape.rows_text[0]
+        # Home: the first row (sorted by venue, symbol; book first), and from now on the user's choice holds
+        await pilot.press("home")
+        await pilot.pause(0.1)
         assert app.selected == akro_book.key
         ask, bid = around_spread(ladder.rows_text)
         assert (ask[0], bid[0]) == (akro_book.asks[0][0], akro_book.bids[0][0])

@@ -72,6 +72,22 @@ def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, Strea
     return book, f"no order book stream for {name}", tape, f"no trades stream for {name}"
 
 
+def busiest_book(snap: Snapshot, current: str | None) -> str | None:
+    """The book with the most activity (its messages plus its market's trades), for a view nobody has
+    steered yet.  The current pick is kept unless another is clearly busier, so the ladder does not flap."""
+    trades: dict[tuple[str, str], int] = {}
+    for s in snap.streams:
+        if s.has_tape:
+            trades[(s.venue, s.symbol)] = s.trades_total
+    score = {s.key: s.messages + 5 * trades.get((s.venue, s.symbol), 0) for s in snap.streams if s.has_book}
+    if not score:
+        return current
+    best = max(score, key=lambda k: score[k])
+    if current in score and score[best] < 1.5 * score[current] + 10:
+        return current
+    return best
+
+
 def first_key(snap: Snapshot) -> str | None:
     """The stream selected at start: the first book (a new user sees a ladder at once)."""
     for s in sorted(snap.streams, key=lambda s: (s.venue, s.symbol)):
@@ -226,6 +242,7 @@ class WstuiApp(App):
         self.thread: EngineThread | None = None
         self.engine_task: asyncio.Task | None = None
         self.selected: str | None = None
+        self.follow_busiest = True
         self.snap: Snapshot | None = None
         self.stats = FrameStats()
         self._header_key: Any = None
@@ -307,7 +324,13 @@ class WstuiApp(App):
         self.stats.frames += 1
         if self.selected is None or snap.stream(self.selected) is None:
             self.selected = first_key(snap)
-        self.query_one(StreamsTable).update_snapshot(snap, self.selected)
+        table = self.query_one(StreamsTable)
+        if self.follow_busiest:
+            # until the user picks a stream, show the busiest book (a new user sees the market move)
+            self.selected = busiest_book(snap, self.selected)
+        table.update_snapshot(snap, self.selected)
+        if self.follow_busiest:
+            table.point(self.selected)
         self._show_selection(snap)
         self.query_one(EventsLog).update_snapshot(snap)
         self.stats.busy_s += time.perf_counter() - t0
@@ -320,6 +343,7 @@ class WstuiApp(App):
         self.query_one(TapeView).update_view(tape, tnote)
 
     def on_streams_table_selected(self, event: StreamsTable.Selected) -> None:
+        self.follow_busiest = False  # the user chose: never move the view under them again
         if event.key != self.selected:
             self.selected = event.key
             if self.snap is not None:

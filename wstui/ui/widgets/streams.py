@@ -138,6 +138,12 @@ class StreamsTable(LinesWidget, can_focus=True):
             self._row_cls[s.key] = row_class(s)
         self.redraw()
 
+    def point(self, key: str | None) -> None:
+        """Put the cursor on ``key`` without announcing it (the app chose it, not the user)."""
+        if key in self.keys and self.keys.index(key) != self.cursor:
+            self.cursor = self.keys.index(key)
+            self.redraw()
+
     def select(self, key: str) -> None:
         if key in self.keys:
             self._move_to(self.keys.index(key))
