@@ -121,7 +121,9 @@ class Feed:
     symbols: list[str]
     url: str
     conn_id: str
+    override: str | None = None  # --endpoint for this venue
     rest_base: str | None = None  # scheme://host:port REST requests go to instead of the venue's host
+    venue_url: str = ""  # the venue's own address for these symbols (what a recording names)
     removed: bool = False
     # runtime
     attempts: int = 0
@@ -136,6 +138,17 @@ class Feed:
     resub_deadline: dict[str, float] = field(default_factory=dict)
     wake: asyncio.Event | None = None
     task: asyncio.Task | None = None
+
+    def retarget(self) -> None:
+        """Work out the addresses for the current symbols (venues may name streams in the URL)."""
+        if self.venue is Generic:
+            self.venue_url = self.url
+            return
+        self.venue_url = self.url = self.venue.endpoint(self.symbols)
+        if self.override:
+            self.url = override_url(self.url, self.override)
+            o = urlsplit(self.override)
+            self.rest_base = urlunsplit(("https" if o.scheme == "wss" else "http", o.netloc, "", "", ""))
 
     @property
     def label(self) -> str:
@@ -159,16 +172,12 @@ def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None) -
             ent[1].append(sym)
     feeds = []
     for name, (cls, syms) in by_venue.items():
-        url = cls.endpoint(syms)
-        rest_base = None
-        if name in endpoints:
-            url = override_url(url, endpoints[name])
-            o = urlsplit(endpoints[name])
-            rest_base = urlunsplit(("https" if o.scheme == "wss" else "http", o.netloc, "", "", ""))
-        feeds.append(Feed(cls, syms, url, f"{exchange_id(name)}.ws.1", rest_base))
+        feeds.append(Feed(cls, syms, "", f"{exchange_id(name)}.ws.1", override=endpoints.get(name)))
     for i, url in enumerate(raw, 1):
         host = (urlsplit(url).hostname or "ws").upper()
         feeds.append(Feed(Generic, [], url, f"{host}.ws.{i}"))
+    for f in feeds:
+        f.retarget()
     return feeds
 
 
@@ -220,6 +229,9 @@ def describe_error(exc: BaseException, url: str) -> str:
         return f"DNS lookup failed for {host}: {clean(exc.strerror or exc, 120)}"
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused by {where}"
+    if isinstance(exc, ConnectionResetError):
+        tls = " (during the TLS handshake: is it really a wss:// server?)" if p.scheme == "wss" else ""
+        return f"connection reset by {where}{tls}"
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return f"timed out opening the connection to {where}"
     if isinstance(exc, InvalidHandshake):
@@ -348,12 +360,18 @@ class Live:
                 continue
             if cls is f.venue and sym in f.symbols:
                 hit = True
-                f.symbols.remove(sym)
-                if f.symbols:
-                    self._call(lambda f=f, w=what: self._reconnect(f, f"{clean(w, 80)} removed"))
-                else:
-                    self._call(lambda f=f: self._drop(f))
+                self._call(lambda f=f, sym=sym: self._drop_symbol(f, sym))
         return hit
+
+    def _drop_symbol(self, f: Feed, sym: str) -> None:
+        if sym not in f.symbols:
+            return
+        f.symbols.remove(sym)
+        if not f.symbols:
+            self._drop(f)
+            return
+        f.retarget()
+        self._reconnect(f, f"{f.venue.name}:{sym} removed; reconnecting without it")
 
     def _call(self, fn) -> None:
         loop = self._loop
@@ -402,21 +420,33 @@ class Live:
         finally:
             self._stopping = True
             ticker.cancel()
-            for f in self.feeds:
-                if f.wake is not None:
-                    f.wake.set()
-            closing = [self._close_ws(f.ws, 1000, "client stopping") for f in self.feeds if f.ws is not None]
-            if closing:
-                await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=2.0)
-            for f in self.feeds:
-                if f.task is not None:
-                    f.task.cancel()
-            await asyncio.gather(*(f.task for f in self.feeds if f.task is not None), ticker,
-                                 *self._tasks, return_exceptions=True)
-            engine.tick(time.time())
-            if self.recorder is not None:
-                self.recorder.close()
-            self.done = True
+            try:
+                await self._shutdown()
+            finally:  # even when cancelled meanwhile (EngineThread.stop cancels): the file is complete
+                for f in self.feeds:
+                    if f.task is not None:
+                        f.task.cancel()
+                    if f.ws is not None:
+                        f.ws.transport.abort()
+                engine.tick(time.time())
+                if self.recorder is not None:
+                    self.recorder.close()
+                self.done = True
+
+    async def _shutdown(self) -> None:
+        """Close every socket politely (bounded), then let the feed tasks finish."""
+        for f in self.feeds:
+            if f.wake is not None:
+                f.wake.set()
+        closing = [asyncio.ensure_future(self._close_ws(f.ws, 1000, "client stopping"))
+                   for f in self.feeds if f.ws is not None]
+        if closing:
+            await asyncio.wait(closing, timeout=2.0)
+        for f in self.feeds:
+            if f.task is not None:
+                f.task.cancel()
+        await asyncio.gather(*(f.task for f in self.feeds if f.task is not None), *self._tasks,
+                             return_exceptions=True)
 
     async def _ticker(self) -> None:
         engine = self.engine
@@ -493,18 +523,18 @@ class Live:
         f.last_rx = ts
         f.resub_deadline.clear()
         if rec is not None:
-            rec.connect(cid, ts, f.url)
+            rec.connect(cid, ts, f.venue_url or f.url, f.url)
         ka_task = None
         exc_closed: ConnectionClosed | None = None
         n = 0
         base: dict[str, int] = {}
         try:
             for text in subs:
-                await ws.send(text)
                 t = time.time()
                 if rec is not None:
-                    rec.send(cid, t, f.url, text)
-                engine.sent(cid, text, t)
+                    rec.send(cid, t, f.venue_url or f.url, text)
+                engine.sent(cid, text, t)  # declared even if the send fails: the streams show why
+                await ws.send(text)
             base = {k: st.messages for k, st in conn.streams.items()}
             ka = None
             try:
@@ -575,7 +605,7 @@ class Live:
     def _send_text(self, f: Feed, ws, text: str, subscription: bool) -> None:
         t = time.time()
         if self.recorder is not None:
-            self.recorder.send(f.conn_id, t, f.url, text)
+            self.recorder.send(f.conn_id, t, f.venue_url or f.url, text)
         if subscription:
             self.engine.sent(f.conn_id, text, t)
         self._spawn(self._send_quiet(ws, text))

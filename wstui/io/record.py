@@ -3,7 +3,7 @@
 The file is what ``wstui replay`` and cryptofeed read: a header line, then one typed record per line::
 
     {"t":"header","format":2,"exchange":"KRAKEN","config":{"l2_book":["BTC-USD"]},"recorded":...}
-    {"t":"connect","conn":"KRAKEN.ws.1","ts":...,"addr":"wss://ws.kraken.com/v2"}
+    {"t":"connect","conn":"KRAKEN.ws.1","ts":...,"addr":"wss://ws.kraken.com/v2"}   (+ "endpoint" if moved)
     {"t":"send","conn":"KRAKEN.ws.1","ts":...,"addr":"wss://...","data":"<text sent>"}
     {"t":"recv","conn":"KRAKEN.ws.1","ts":<receive time>,"data":"<frame, verbatim>"}
     {"t":"http","conn":"BINANCE.http.0","ts":...,"url":"https://...","data":"<REST answer>"}
@@ -110,8 +110,13 @@ class Recorder:
         self._thread.start()
 
     # ---------------------------------------------------------------- records
-    def connect(self, conn: str, ts: float, addr: str) -> None:
-        self._put({"t": "connect", "conn": conn, "ts": ts, "addr": addr})
+    def connect(self, conn: str, ts: float, addr: str, endpoint: str | None = None) -> None:
+        """``addr`` names the venue (replay picks its adapter by it); ``endpoint``, when it differs, is
+        where the connection really went (``--endpoint``, a local server)."""
+        rec = {"t": "connect", "conn": conn, "ts": ts, "addr": addr}
+        if endpoint and endpoint != addr:
+            rec["endpoint"] = endpoint
+        self._put(rec)
 
     def send(self, conn: str, ts: float, addr: str, data: str | bytes) -> None:
         self._put(_payload({"t": "send", "conn": conn, "ts": ts, "addr": addr}, data))
