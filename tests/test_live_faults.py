@@ -125,7 +125,7 @@ def test_garbage_frame_is_a_parse_error_and_nothing_else_breaks():
 
 
 def test_slow_trickle_is_lagging_then_recovers():
-    run, t, key = serve_and_watch("slow@1.5s:3s:10", duration=6.0)
+    run, t, key = serve_and_watch("slow@1.5s:3s:20", duration=6.0)
     ev = detected(run, "lagging", key, t)
     assert "behind" in ev.detail
     rec = [e for e in run.events("recovered", key) if e.ts > ev.ts]

@@ -247,6 +247,7 @@ def live_setup(args):
         raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")
     stale = getattr(args, "stale_after", None) or cfg.stale_after or 5.0
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
+    args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
     out = args.output if args.cmd == "record" else args.record
     engine = Engine(stale_after=stale, lag_after=lag, stale_overrides=cfg.stale_overrides, source="live", file=out)
     recorder = None

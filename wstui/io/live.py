@@ -314,6 +314,7 @@ class Live:
         self.engine: Any = None
         self.done = False
         self.frames = 0
+        self.backlog_peak = 0  # most frames ever seen waiting (sampled every tick)
         self.started: float | None = None
         self._stopping = False
         self._stop_ev: asyncio.Event | None = None
@@ -322,7 +323,6 @@ class Live:
         self._inflight: dict[str, list] = {}
         self._rest_next = 0.0
         self._rest_fail: dict[str, tuple[int, float]] = {}
-        self._http_n = 0
         self._tasks: set[asyncio.Task] = set()
 
     # ---------------------------------------------------------------- controls (any thread)
@@ -428,7 +428,10 @@ class Live:
                         f.task.cancel()
                     if f.ws is not None:
                         f.ws.transport.abort()
-                engine.tick(time.time())
+                now = time.time()
+                engine.tick(now)
+                engine.notes.append(f"live: {sum(c.messages for c in engine.conns.values())} frames in "
+                                    f"{now - self.started:.1f} s; peak backlog {self.backlog_peak} frames")
                 if self.recorder is not None:
                     self.recorder.close()
                 self.done = True
@@ -455,6 +458,9 @@ class Live:
             now = time.time()
             engine.tick(now)
             self._check_resyncs(now)
+            b = self.backlog
+            if b > self.backlog_peak:
+                self.backlog_peak = b
 
     async def _run_feed(self, f: Feed) -> None:
         engine = self.engine

@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import msgspec
 import orjson
@@ -42,6 +42,7 @@ from ..core.book import Book
 from ..core.text import clean
 from .capture import iter_lines
 from .record import Recorder
+from .replay import url_key
 
 FAULT_KINDS = ("stall", "disconnect", "gap", "corrupt", "garbage", "slow", "hang")
 
@@ -333,9 +334,13 @@ def _resume(transport) -> None:
         pass
 
 
-def iso_now() -> str:
-    t = time.time()
+def iso(t: float) -> str:
+    """``2026-08-02T03:35:51.661460Z`` for epoch seconds ``t`` (the venues' timestamp text)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
+
+
+def iso_now() -> str:
+    return iso(time.time())
 
 
 def pong_for(text: str) -> str | None:
@@ -371,11 +376,9 @@ class CaptureConn:
     first_send: float | None  # capture time of the client's first send (frames after it wait for one)
 
 
-def rest_key(path_query: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Host-free key of a REST request: path and the parameters that pick the data."""
-    p = urlsplit(path_query)
-    params = tuple(sorted((k, v) for k, v in parse_qsl(p.query) if k.lower() not in ("limit", "timestamp", "_")))
-    return (p.path.rstrip("/"), params)
+def rest_key(path_query: str) -> tuple:
+    """Host-free key of a REST request: path and the parameters that pick the data (as replay matches)."""
+    return url_key("http://any" + path_query)
 
 
 class CaptureData:

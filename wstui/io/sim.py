@@ -31,7 +31,7 @@ import orjson
 
 from ..core.book import Book
 from ..venues.kraken import book_checksum
-from .server import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE, Session, iso_now
+from .server import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE, Session, iso, iso_now
 
 MIN_LEVELS = 40
 MAX_LEVELS = 120
@@ -47,10 +47,6 @@ def base_price(symbol: str) -> float:
     if s.startswith("ETH"):
         return 3000.0
     return 1.0 + zlib.crc32(s.encode()) % 1000
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
 
 
 class SimBook:
@@ -373,7 +369,7 @@ class KrakenClient(_Client):
         lv = lambda levels: ",".join(f'{{"price":{p},"qty":{q}}}' for p, q, _ in levels)  # noqa: E731
         self.push(
             f'{{"channel":"book","type":"snapshot","data":[{{"symbol":"{b.symbol}","bids":[{lv(bids)}],'
-            f'"asks":[{lv(asks)}],"checksum":{book_checksum(b.book)},"timestamp":"{_iso(time.time())}"}}]}}',
+            f'"asks":[{lv(asks)}],"checksum":{book_checksum(b.book)},"timestamp":"{iso(time.time())}"}}]}}',
             SNAPSHOT)
 
     def on_event(self, b: SimBook, changes, trade, before, now: float) -> None:
@@ -404,14 +400,14 @@ class KrakenClient(_Client):
             if out[0] or out[1]:
                 self.push(
                     f'{{"channel":"book","type":"update","data":[{{"symbol":"{sym}","bids":[{",".join(out[0])}],'
-                    f'"asks":[{",".join(out[1])}],"checksum":{book_checksum(b.book)},"timestamp":"{_iso(now)}"}}]}}',
+                    f'"asks":[{",".join(out[1])}],"checksum":{book_checksum(b.book)},"timestamp":"{iso(now)}"}}]}}',
                     BOOK if top else BOOK_DEEP)
         if trade is not None and sym in self.trades:
             side, pt, qt = trade
             b.trade_id += 1
             self.push(
                 f'{{"channel":"trade","type":"update","data":[{{"symbol":"{sym}","side":"{side}","price":{pt},'
-                f'"qty":{qt},"ord_type":"market","trade_id":{b.trade_id},"timestamp":"{_iso(now)}"}}]}}', TRADE)
+                f'"qty":{qt},"ord_type":"market","trade_id":{b.trade_id},"timestamp":"{iso(now)}"}}]}}', TRADE)
 
 
 class BinanceClient(_Client):
