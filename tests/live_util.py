@@ -4,6 +4,8 @@ live client whose stream states are sampled while it runs.  Everything stays on 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import signal
@@ -14,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from wstui.engine import Engine
@@ -157,3 +160,34 @@ def no_traceback(text: str) -> None:
 
 
 ENV = dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+def records(path) -> list[dict]:
+    """Every whole record of a capture (a torn or truncated end is tolerated, as the replay does)."""
+    from wstui.io.capture import iter_lines
+
+    out = []
+    for _n, line, _err in iter_lines(path):
+        if line is None:
+            break
+        try:
+            out.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue  # a torn last line
+    return out
+
+
+def payloads(recs: list[dict], kind: str = "recv") -> list[str | bytes]:
+    return [r["data"] if "data" in r else base64.b64decode(r["b64"]) for r in recs if r["t"] == kind]
+
+
+def replay_json(path, *extra) -> dict:
+    p = subprocess.run(wstui_cmd("replay", path, "--headless", "--json", "--speed", "max", *extra), cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, env=ENV)
+    assert p.returncode == 0, p.stderr
+    no_traceback(p.stderr)
+    return json.loads(p.stdout)
+
+
+def book_of(summary: dict, key: str) -> dict:
+    return [s for s in summary["streams"] if s["key"] == key][0]

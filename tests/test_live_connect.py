@@ -314,3 +314,20 @@ binance-futures = "{srv.url()}"
     assert by_key["kraken:BTC/USD:book"]["state"] == "live" and by_key["kraken:BTC/USD:book"]["checksum_ok"] > 50
     assert by_key["binance-futures:ETHUSDT:book"]["book_state"] == "ok"
     assert {c["conn"] for c in out["connections"]} == {"KRAKEN.ws.1", "BINANCE_FUTURES.ws.1"}
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["serve"], "serve needs a CAPTURE file or --sim"),
+    (["serve", "--sim", "--fault", "bogus@1s"], "unknown kind 'bogus'"),
+    (["serve", "--sim", "--fault", "stall@soon"], "'soon' is not a time"),
+    (["watch", "--headless"], "name at least one stream"),
+    (["watch", "kraken", "--headless"], "is not VENUE:SYMBOL"),
+    (["watch", "kraken:BTC/USD", "--endpoint", "krak=ws://127.0.0.1:1", "--headless"], "unknown venue 'krak'"),
+    (["watch", "kraken:BTC/USD", "--endpoint", "kraken=http://127.0.0.1:1", "--headless"], "not a ws:// or wss://"),
+    (["record", "kraken:BTC/USD", "-o", "/nonexistent-dir/x.jsonl.gz"], "cannot write"),
+])
+def test_bad_command_lines_are_clear_errors(args, expect):
+    p = subprocess.run(wstui_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
+    assert p.returncode == 2
+    no_traceback(p.stderr)
+    assert expect in p.stderr

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from live_util import ENV, ROOT, Served, no_traceback, wstui_cmd
-from test_live_record import payloads, records, replay_json
+from live_util import ENV, ROOT, Served, no_traceback, payloads, records, replay_json, wstui_cmd
 
 LEVELS = "50"
 

@@ -4,7 +4,6 @@ and the file still replays.  ``wstui serve`` and ``wstui record`` run as subproc
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
@@ -15,40 +14,9 @@ import time
 import orjson
 import zstandard
 
-from live_util import ENV, ROOT, Served, no_traceback, wstui_cmd
+from live_util import ENV, ROOT, Served, book_of, no_traceback, payloads, records, replay_json, wstui_cmd
 
 KRAKEN = "kraken_v2_btcusd.jsonl.gz"
-
-
-def records(path) -> list[dict]:
-    """Every whole record of a capture (a torn or truncated end is tolerated, as the replay does)."""
-    from wstui.io.capture import iter_lines
-
-    out = []
-    for _n, line, _err in iter_lines(path):
-        if line is None:
-            break
-        try:
-            out.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue  # a torn last line
-    return out
-
-
-def payloads(recs: list[dict], kind: str = "recv") -> list[str | bytes]:
-    return [r["data"] if "data" in r else base64.b64decode(r["b64"]) for r in recs if r["t"] == kind]
-
-
-def replay_json(path, *extra) -> dict:
-    p = subprocess.run(wstui_cmd("replay", path, "--headless", "--json", "--speed", "max", *extra), cwd=ROOT,
-                       capture_output=True, text=True, timeout=60, env=ENV)
-    assert p.returncode == 0, p.stderr
-    no_traceback(p.stderr)
-    return json.loads(p.stdout)
-
-
-def book_of(summary: dict, key: str) -> dict:
-    return [s for s in summary["streams"] if s["key"] == key][0]
 
 
 def test_record_round_trip_across_a_reconnect(tmp_path, real):

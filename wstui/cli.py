@@ -231,7 +231,7 @@ def live_setup(args):
     """(engine, Live source, recorder) for ``watch``/``record``; raises SpecError on bad input."""
     from .io.config import WatchConfig, load_config
     from .io.live import Live, SpecError, build_feeds, parse_endpoint
-    from .io.record import Recorder
+    from .io.record import Recorder, capture_config, capture_exchange
 
     cfg = load_config(args.config) if args.config else WatchConfig()
     specs = [*cfg.streams, *args.streams]
@@ -256,35 +256,6 @@ def live_setup(args):
     source = Live(feeds, duration=args.duration, recorder=recorder, ping_interval=args.ping_interval,
                   ping_timeout=args.ping_timeout, backoff_cap=args.backoff_max)
     return engine, source, recorder
-
-
-def capture_exchange(feeds) -> str:
-    from .io.live import exchange_id
-
-    names = {exchange_id(f.venue.name) for f in feeds if f.symbols}
-    return names.pop() if len(names) == 1 else "MULTI"
-
-
-def capture_config(feeds, specs) -> dict:
-    """A cryptofeed-style header config (best effort: BTC/USD -> BTC-USD, BTCUSDT -> BTC-USDT)."""
-    books: list[str] = []
-    for f in feeds:
-        for sym in f.symbols:
-            books.append(cryptofeed_symbol(f.venue.name, sym))
-    return {"l2_book": books, "trades": list(books), "wstui": {"streams": list(specs)}}
-
-
-QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB")
-
-
-def cryptofeed_symbol(venue: str, sym: str) -> str:
-    if "/" in sym:
-        return sym.replace("/", "-")
-    for q in QUOTES:
-        if sym.endswith(q) and len(sym) > len(q):
-            base = f"{sym[:-len(q)]}-{q}"
-            return base + "-PERP" if venue == "binance-futures" else base
-    return sym
 
 
 def cmd_live(args) -> int:

@@ -30,6 +30,7 @@ from typing import IO, Any
 import orjson
 
 from .capture import CaptureError
+from .live import exchange_id
 
 FLUSH_EVERY = 0.5  # seconds between flushes to disk (the kill -9 loss bound)
 FORMAT = 2
@@ -188,3 +189,31 @@ def _payload(rec: dict, data: str | bytes) -> dict:
     else:
         rec["data"] = data
     return rec
+
+
+# ---------------------------------------------------------------------------------- header
+def capture_exchange(feeds) -> str:
+    names = {exchange_id(f.venue.name) for f in feeds if f.symbols}
+    return names.pop() if len(names) == 1 else "MULTI"
+
+
+def capture_config(feeds, specs) -> dict:
+    """A cryptofeed-style header config (best effort: BTC/USD -> BTC-USD, BTCUSDT -> BTC-USDT)."""
+    books: list[str] = []
+    for f in feeds:
+        for sym in f.symbols:
+            books.append(cryptofeed_symbol(f.venue.name, sym))
+    return {"l2_book": books, "trades": list(books), "wstui": {"streams": list(specs)}}
+
+
+QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB")
+
+
+def cryptofeed_symbol(venue: str, sym: str) -> str:
+    if "/" in sym:
+        return sym.replace("/", "-")
+    for q in QUOTES:
+        if sym.endswith(q) and len(sym) > len(q):
+            base = f"{sym[:-len(q)]}-{q}"
+            return base + "-PERP" if venue == "binance-futures" else base
+    return sym
