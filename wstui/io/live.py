@@ -448,8 +448,13 @@ class Live:
         for f in self.feeds:
             if f.task is not None:
                 f.task.cancel()
-        await asyncio.gather(*(f.task for f in self.feeds if f.task is not None), *self._tasks,
-                             return_exceptions=True)
+        await asyncio.gather(*(f.task for f in self.feeds if f.task is not None), return_exceptions=True)
+        for _ in range(3):  # sends, closes and fetches still running (finishing tasks may start closes)
+            if not self._tasks:
+                break
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_TIMEOUT_S + 0.5)
+        for t in list(self._tasks):
+            t.cancel()
 
     async def _ticker(self) -> None:
         engine = self.engine
