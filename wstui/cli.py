@@ -98,7 +98,75 @@ def build_parser() -> argparse.ArgumentParser:
     dp = sub.add_parser("demo", help="the TUI on the bundled sample capture, looped at 1x")
     dp.add_argument("--speed", type=parse_speed, default=1.0)
     add_view_options(dp)
+
+    from .io.server import FAULT_HELP
+
+    wp = sub.add_parser("watch", help="live public feeds: VENUE:SYMBOL ... (kraken:BTC/USD binance:btcusdt ...)",
+                        description="Watch live public market-data feeds (one connection per venue).",
+                        epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_live_options(wp)
+    wp.add_argument("--record", metavar="FILE", help="also record everything received (capture format 2; "
+                    ".jsonl.gz or .jsonl.zst)")
+    add_view_options(wp)
+    wp.set_defaults(stale_after=None, lag_after=None)  # None: from --config, else 5 / 3
+
+    rcp = sub.add_parser("record", help="record live feeds to a capture file (format 2), no screen",
+                         epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_live_options(rcp)
+    rcp.add_argument("-o", "--output", required=True, metavar="FILE",
+                     help="the capture to write (.jsonl, .jsonl.gz or .jsonl.zst)")
+
+    sp = sub.add_parser("serve", help="a local WebSocket server replaying a capture (or a simulated market)",
+                        description="Serve a capture's received frames (or a simulated market) to every "
+                        "client that connects, with REST snapshots over HTTP on the same port.",
+                        epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("capture", nargs="?", help="capture to serve (format 2); omit with --sim")
+    sp.add_argument("--sim", action="store_true", help="serve an endless simulated market (Kraken v2 at /v2, "
+                    "Binance style at /stream and /ws)")
+    sp.add_argument("--rate", type=positive, default=20.0, help="--sim: book events per second per symbol (default 20)")
+    sp.add_argument("--seed", type=int, default=None, help="--sim: random seed (a repeatable market)")
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sp.add_argument("--port", type=non_negative_int, default=8765, help="port (default 8765; 0 = any free port)")
+    sp.add_argument("--speed", type=parse_speed, default=1.0, help="capture pace: a factor such as 1, 10, or 'max'")
+    sp.add_argument("--loop", action="store_true", help="start the capture over when it ends (else the "
+                    "connection stays open, idle)")
+    sp.add_argument("--fault", action="append", default=[], type=fault_arg, metavar="SPEC",
+                    help="inject a fault on a schedule (see below); repeatable")
+    sp.add_argument("--log", metavar="FILE", help="write every frame sent to clients, as the capture they "
+                    "should have received (format 2)")
     return ap
+
+
+WATCH_EPILOG = """streams: VENUE:SYMBOL (venues: kraken, binance, binance-futures, ...) or a ws:// / wss:// address
+examples:
+  wstui watch kraken:BTC/USD binance:btcusdt binance-futures:btcusdt
+  wstui watch --headless --json --duration 30 kraken:BTC/USD
+  wstui serve --sim --port 8765 &  wstui watch kraken:BTC/USD --endpoint kraken=ws://127.0.0.1:8765
+  wstui record kraken:BTC/USD -o btc.jsonl.gz --duration 60
+"""
+
+
+def fault_arg(text: str):
+    from .io.server import parse_fault
+
+    try:
+        return parse_fault(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_live_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("streams", nargs="*", metavar="STREAM", help="VENUE:SYMBOL or a ws:// address")
+    p.add_argument("--config", metavar="FILE", help="TOML file with streams, endpoints and stale thresholds")
+    p.add_argument("--endpoint", action="append", default=[], metavar="VENUE=URL",
+                   help="connect VENUE to URL instead of its public endpoint (REST goes there too); repeatable")
+    p.add_argument("--duration", type=positive, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--ping-interval", type=positive, default=5.0, metavar="SECONDS",
+                   help="WebSocket ping period (default 5)")
+    p.add_argument("--ping-timeout", type=positive, default=5.0, metavar="SECONDS",
+                   help="a connection whose pong is this late is dead (default 5)")
+    p.add_argument("--backoff-max", type=positive, default=30.0, metavar="SECONDS",
+                   help="longest wait between reconnect attempts (default 30)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_replay(args)
         if args.cmd == "demo":
             return cmd_demo(args)
+        if args.cmd in ("watch", "record"):
+            return cmd_live(args)
+        if args.cmd == "serve":
+            return cmd_serve(args)
     except CaptureError as exc:
         print(f"wstui: error: {exc}", file=sys.stderr)
         return 2
@@ -163,6 +235,103 @@ def cmd_demo(args) -> int:
     if args.headless:
         return run_headless(engine, source, args)
     return run_tui(engine, source, args)
+
+
+def live_setup(args):
+    """(engine, Live source, recorder) for ``watch``/``record``; raises SpecError on bad input."""
+    from .io.config import WatchConfig, load_config
+    from .io.live import Live, SpecError, build_feeds, parse_endpoint
+    from .io.record import Recorder, capture_config, capture_exchange
+
+    cfg = load_config(args.config) if args.config else WatchConfig()
+    specs = [*cfg.streams, *args.streams]
+    if not specs:
+        raise SpecError("name at least one stream (e.g. kraken:BTC/USD) or give --config FILE")
+    endpoints = dict(cfg.endpoints)
+    for e in args.endpoint:
+        venue, url = parse_endpoint(e)
+        endpoints[venue] = url
+    feeds = build_feeds(specs, endpoints)
+    unused = set(endpoints) - {f.venue.name for f in feeds}
+    if unused:
+        raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")
+    stale = getattr(args, "stale_after", None) or cfg.stale_after or 5.0
+    lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
+    args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
+    out = args.output if args.cmd == "record" else args.record
+    engine = Engine(stale_after=stale, lag_after=lag, stale_overrides=cfg.stale_overrides, source="live", file=out)
+    recorder = None
+    if out:
+        recorder = Recorder(out, exchange=capture_exchange(feeds), config=capture_config(feeds, specs))
+    source = Live(feeds, duration=args.duration, recorder=recorder, ping_interval=args.ping_interval,
+                  ping_timeout=args.ping_timeout, backoff_cap=args.backoff_max)
+    return engine, source, recorder
+
+
+def cmd_live(args) -> int:
+    import signal
+
+    from .io.live import SpecError
+
+    try:
+        engine, source, recorder = live_setup(args)
+    except SpecError as exc:
+        print(f"wstui: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.cmd == "record" or args.headless:
+            async def main() -> None:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, source.stop)
+                await run_source(engine, source, args.fps if args.cmd == "watch" else 5.0)
+
+            asyncio.run(main())
+            snap = engine.latest or engine.publish()
+            if args.cmd == "record":
+                print(f"wstui record: {recorder.frames} frames ({recorder.records} records) from "
+                      f"{sum(f.sessions for f in source.feeds)} connection(s) written to {recorder.path}",
+                      file=sys.stderr)
+            elif args.json:
+                sys.stdout.write(orjson.dumps(summary_json(snap, args.levels)).decode() + "\n")
+            else:
+                print(summary_text(snap))
+            return 0
+
+        def on_term(signum, frame):  # the TUI: whatever was received is on disk before we go
+            source.stop()
+            if recorder is not None:
+                recorder.close()
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_term)
+        return run_tui(engine, source, args)
+    finally:
+        if recorder is not None:
+            recorder.close()
+            if recorder.error:
+                print(f"wstui: warning: {recorder.error}", file=sys.stderr)
+
+
+def cmd_serve(args) -> int:
+    from .io.server import run_server
+    from .io.sim import Sim
+
+    if args.sim == (args.capture is not None):
+        print("wstui: error: serve needs a CAPTURE file or --sim (not both)", file=sys.stderr)
+        return 2
+    if args.capture is not None:
+        check_readable(args.capture)
+    sim = Sim(rate=args.rate, seed=args.seed) if args.sim else None
+    try:
+        return asyncio.run(run_server(host=args.host, port=args.port, capture=args.capture, sim=sim,
+                                      speed=args.speed, loop=args.loop, faults=args.fault, log_path=args.log))
+    except OSError as exc:
+        print(f"wstui: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"wstui: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_tui(engine: Engine, source, args) -> int:

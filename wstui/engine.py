@@ -128,6 +128,7 @@ class Engine:
         self._wall0 = time.time()
         self.latest: Snapshot | None = None
         self.replay: Any = None  # the replay source, when there is one (position, speed, pause)
+        self.live: Any = None  # the live source, when there is one (its ``backlog`` is published)
         self._ever_connected: set[str] = set()
         self.exch_offset = 0.0
 
@@ -332,7 +333,7 @@ class Engine:
             start=getattr(rp, "start", None), end=getattr(rp, "end", None),
             speed=getattr(rp, "speed", None), paused=getattr(rp, "paused", False),
             loop=getattr(rp, "loop_no", 1), loops=getattr(rp, "loops", 1),
-            backlog=getattr(rp, "backlog", 0), notes=tuple(self.notes),
+            backlog=getattr(rp if rp is not None else self.live, "backlog", 0), notes=tuple(self.notes),
         )
 
     def publish(self) -> Snapshot:

@@ -71,7 +71,7 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes | None, str | None
     try:
         while True:
             try:
-                chunk = fh.read(CHUNK)
+                chunk = fh.read1(CHUNK)  # read1: what a cut stream did hold is not thrown away with the error
             except EOFError:
                 err = "compressed stream ends early (truncated file); records before it were used"
             except Exception as exc:  # gzip.BadGzipFile, zlib.error, zstandard.ZstdError, OSError

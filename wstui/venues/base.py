@@ -103,6 +103,22 @@ class Venue:
         """Text frames that subscribe to book and trades for ``symbols``."""
         return []
 
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        """``symbol`` as typed by a user (``btcusdt``) spelled the way this venue's streams name it."""
+        return symbol
+
+    def keepalive(self) -> tuple[float, str] | None:
+        """``(interval_s, text)``: an application-level ping the live transport sends every ``interval_s``
+        seconds (an unanswered one means the connection is dead); None when the venue needs none
+        (WebSocket-level pings are always on)."""
+        return None
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """Text frames that make the venue send ``stream`` afresh (a new book snapshot), e.g.
+        unsubscribe then subscribe; None: the live transport reconnects instead."""
+        return None
+
 
 _ISO_CACHE: dict[str, float] = {}
 

@@ -107,6 +107,13 @@ class BinanceSpot(Venue):
 
     # ---------------------------------------------------------------- live
     @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        return symbol.upper()
+
+    def keepalive(self) -> tuple[float, str] | None:
+        return None  # Binance pings at the WebSocket level; the client's pongs are automatic
+
+    @classmethod
     def endpoint(cls, symbols) -> str:
         names = []
         for s in symbols:

@@ -24,6 +24,7 @@ _encode = msgspec.json.encode
 
 CHECKSUM_LEVELS = 10
 DEFAULT_DEPTH = 10
+KEEPALIVE_S = 5.0  # seconds between application pings on live connections
 
 
 def _token(text: str) -> str:
@@ -173,6 +174,25 @@ class KrakenV2(Venue):
                                                         "snapshot": True}, "req_id": 1}).decode(),
             _encode({"method": "subscribe", "params": {"channel": "trade", "symbol": syms,
                                                         "snapshot": False}, "req_id": 2}).decode(),
+        ]
+
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        return symbol.upper()
+
+    def keepalive(self) -> tuple[float, str] | None:
+        # Kraken v2 answers {"method":"ping"} with a pong; heartbeats alone do not prove it reads us
+        return (KEEPALIVE_S, '{"method":"ping"}')
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """Unsubscribe then subscribe the book: Kraken answers with a fresh snapshot."""
+        if stream.channel != "book":
+            return None
+        depth = self.depth.get(stream.symbol, self.default_depth)
+        params = {"channel": "book", "symbol": [stream.symbol], "depth": depth}
+        return [
+            _encode({"method": "unsubscribe", "params": params}).decode(),
+            _encode({"method": "subscribe", "params": {**params, "snapshot": True}}).decode(),
         ]
 
     # ---------------------------------------------------------------- frames

@@ -1,0 +1,134 @@
+"""Every fault ``wstui serve`` injects is detected by a live client, through the real websockets client and
+server on loopback: the right state and event within the stale threshold plus a second, then recovery
+(books rebuilt, checksums matching again) without restarting anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from live_util import Served, run_live
+
+STALE = 1.5
+LAG = 1.0
+BUDGET = STALE + 1.0  # detection within the stale threshold plus a second
+QUIET_TRADES = {"*:trades": 30.0}  # trades are sparse in the sim; only the book's health is under test
+
+KRAKEN = ("kraken:BTC/USD", "kraken", "/v2", "kraken:BTC/USD:book")
+FUTURES = ("binance-futures:btcusdt", "binance-futures", "", "binance-futures:BTCUSDT:book")
+
+
+def serve_and_watch(fault: str, venue=KRAKEN, duration: float = 6.0, rate: int = 100):
+    spec, name, path, key = venue
+    with Served("--sim", "--rate", rate, "--seed", 11, "--fault", fault) as srv:
+        run = run_live([spec], {name: srv.url(path)}, duration=duration, stale_after=STALE, lag_after=LAG,
+                       overrides=QUIET_TRADES)
+    fired = srv.faults()
+    assert len(fired) == 1 and fired[0][2] == 1, srv.lines  # the fault hit our one connection
+    return run, fired[0][1], key
+
+
+def assert_recovered(run, key: str, t_fault: float, *, checksums: bool) -> None:
+    st = run.stream(key)
+    assert st.state == "live", (st.state, st.reason)
+    assert st.book_state == "ok"
+    assert not st.crossed
+    assert len(st.bids) >= 10 and len(st.asks) >= 10
+    if checksums:
+        # the book verifies again: many more matching checksums after the fault, the last ones all good
+        assert st.checksum_ok > run.checksum_ok_at(key, t_fault) + 50
+        t_end = run.timeline[-1][0]
+        assert run.checksum_ok_at(key, t_end) > run.checksum_ok_at(key, t_end - 1.0)
+        tail = [bad for t, k, _s, _ok, bad in run.timeline if k == key and t >= t_end - 1.0]
+        assert tail and min(tail) == max(tail)  # no failure in the last second
+
+
+def detected(run, kind: str, stream: str, t_fault: float, budget: float = BUDGET):
+    evs = [e for e in run.events(kind, stream) if e.ts >= t_fault - 0.05]
+    assert evs, f"no {kind} event for {stream}: {[(e.kind, e.stream, e.detail) for e in run.engine.events]}"
+    assert evs[0].ts - t_fault <= budget, (kind, evs[0].ts - t_fault)
+    return evs[0]
+
+
+def test_stall_goes_stale_then_recovers():
+    run, t, key = serve_and_watch("stall@1.5s:2.5s")
+    ev = detected(run, "stale", key, t)
+    assert "no data for" in ev.detail
+    seen = run.first_state(key, "stale", t)
+    assert seen is not None and seen - t <= BUDGET
+    rec = detected(run, "recovered", key, t, budget=2.5 + 1.0)
+    assert rec.ts >= t + 2.4  # not before the stall ended
+    assert run.stream(key).reconnects == 0  # the connection stayed up
+    assert_recovered(run, key, t, checksums=True)
+
+
+def test_hang_is_found_by_ping_timeout_and_reconnects():
+    run, t, key = serve_and_watch("hang@1.5s:6s", duration=7.0)
+    detected(run, "stale", key, t)
+    # found within ping interval + ping timeout + close timeout (1 s each here), plus a second
+    down = detected(run, "disconnect", "KRAKEN.ws.1", t, budget=1.0 + 1.0 + 1.0 + 1.0)
+    assert "ping timeout" in down.detail
+    assert run.stream(key).reconnects == 1
+    assert_recovered(run, key, t, checksums=True)
+
+
+@pytest.mark.parametrize("fault,why", [("disconnect@1.5s", "server closed the connection (code 1012"),
+                                       ("disconnect@1.5s:abort", "without a close frame")])
+def test_disconnect_goes_down_then_reconnects_and_rebuilds(fault, why):
+    run, t, key = serve_and_watch(fault, duration=5.0)
+    ev = detected(run, "disconnect", "KRAKEN.ws.1", t)
+    assert why in ev.detail
+    detected(run, "down", key, t)
+    assert run.first_state(key, "down", t) is not None
+    st = run.stream(key)
+    assert st.reconnects == 1
+    assert len(run.events("connect", "KRAKEN.ws.1")) == 2
+    assert_recovered(run, key, t, checksums=True)
+
+
+@pytest.mark.parametrize("fault", ["gap@1.5s:3", "corrupt@1.5s"])
+def test_kraken_gap_and_corrupt_fail_the_checksum_and_resubscribe(fault):
+    run, t, key = serve_and_watch(fault, duration=5.0)
+    ev = detected(run, "checksum_failed", key, t)
+    assert "crc32" in ev.detail
+    detected(run, "out_of_sync", key, t)
+    resub = detected(run, "resubscribe", key, t)
+    assert "checksum" in resub.detail
+    rebuilt = detected(run, "resync", key, t)
+    assert "snapshot" in rebuilt.detail
+    st = run.stream(key)
+    assert st.checksum_failed == 1 and st.resyncs == 1
+    assert st.reconnects == 0  # unsubscribe/subscribe was enough
+    assert_recovered(run, key, t, checksums=True)
+
+
+def test_binance_gap_is_a_sequence_gap_rebuilt_from_rest():
+    run, t, key = serve_and_watch("gap@1.5s:5", venue=FUTURES, duration=5.0)
+    ev = detected(run, "gap", key, t)
+    assert "pu=" in ev.detail
+    detected(run, "out_of_sync", key, t)
+    rebuilt = detected(run, "resync", key, t)
+    assert "REST snapshot" in rebuilt.detail
+    st = run.stream(key)
+    assert st.gaps == 1 and st.resyncs == 1
+    assert_recovered(run, key, t, checksums=False)
+
+
+def test_garbage_frame_is_a_parse_error_and_nothing_else_breaks():
+    run, t, key = serve_and_watch("garbage@1.5s:2", duration=4.0)
+    evs = [e for e in run.events("parse_error") if e.ts >= t - 0.05]
+    assert len(evs) == 2 and evs[0].ts - t <= BUDGET
+    assert "\x1b" not in evs[0].detail and "GARBAGE" in evs[0].detail  # control characters stripped
+    assert run.engine.conns["KRAKEN.ws.1"].parse_errors == 2
+    st = run.stream(key)
+    assert st.checksum_failed == 0 and st.reconnects == 0
+    assert_recovered(run, key, t, checksums=True)
+
+
+def test_slow_trickle_is_lagging_then_recovers():
+    run, t, key = serve_and_watch("slow@1.5s:3s:20", duration=6.0)
+    ev = detected(run, "lagging", key, t)
+    assert "behind" in ev.detail
+    rec = [e for e in run.events("recovered", key) if e.ts > ev.ts]
+    assert rec, "never recovered from lagging"
+    assert run.stream(key).reconnects == 0
+    assert_recovered(run, key, t, checksums=True)

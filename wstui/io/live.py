@@ -1,0 +1,724 @@
+"""Live public feeds: one WebSocket per venue, driving the engine exactly as a replay does.
+
+- Each feed (a venue and its symbols) runs in its own asyncio task: connect, subscribe, read every
+  frame into the engine (``open``/``sent``/``frame``/``close``), reconnect with capped exponential backoff
+  and jitter after a loss.  A reconnect reopens the same connection id, so the engine counts it and every
+  book waits for a fresh snapshot; a removed feed stops retrying.
+- Keep-alive: WebSocket pings (``ping_interval``/``ping_timeout``) find a dead TCP link in seconds; the
+  venue's own ping (``Venue.keepalive()``) is sent too and an unanswered one closes the connection.
+- ``tick`` runs every ``TICK_S`` so a silent stream goes stale on time, whether or not frames arrive.
+- REST snapshots (``engine.fetcher``): fetched in a thread (urllib), staggered, one request per URL in
+  flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.
+- Resubscribe (a book known wrong): the venue's unsubscribe/subscribe frames when it has them, else a
+  reconnect; if the book is not rebuilt within ``resync_timeout`` the connection is reconnected.
+- Every failure (DNS, TLS, refused, HTTP status on the handshake, server close, ping timeout) becomes a
+  clear reason on ``engine.close`` (streams ``down``) and an event; never a traceback.
+- ``backlog`` (published in the snapshot) is the number of frames received but not yet processed.
+- With a :class:`~wstui.io.record.Recorder` every frame is written with its receive time, before the
+  engine sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import websockets
+from websockets.asyncio.client import connect
+from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI)
+
+from ..core.stream import BOOK_OK, Event
+from ..core.text import clean
+from ..venues import VENUES, venue_by_name
+from ..venues.base import Venue
+from ..venues.generic import Generic
+
+TICK_S = 0.2  # health evaluation period
+MAX_QUEUE = 4096  # frames websockets may buffer before it stops reading the socket
+MAX_SIZE = 16 * 2**20  # largest frame accepted (book snapshots can be big)
+REST_SPACING_S = 0.25  # at least this long between two REST requests (staggering)
+REST_TIMEOUT_S = 10.0
+RESUB_MIN_INTERVAL_S = 2.0  # a stream is resubscribed at most this often
+YIELD_EVERY = 256  # frames processed between yields to other connections
+CLOSE_TIMEOUT_S = 1.0  # wait this long for the close handshake (a dead peer never answers)
+
+CRYPTOFEED_IDS = {"kraken": "KRAKEN", "binance": "BINANCE", "binance-futures": "BINANCE_FUTURES"}
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class SpecError(ValueError):
+    """A stream spec, endpoint or option that cannot be used (shown as a clear error, exit 2)."""
+
+
+def exchange_id(venue: str) -> str:
+    """The cryptofeed exchange id for a venue name (used in connection ids: ``KRAKEN.ws.1``)."""
+    return CRYPTOFEED_IDS.get(venue, venue.upper().replace("-", "_").replace(".", "_"))
+
+
+def known_venues() -> list[str]:
+    return [v.name for v in VENUES]
+
+
+def parse_stream(spec: str) -> tuple[type[Venue], str | None, str | None]:
+    """``"kraken:BTC/USD"`` -> (KrakenV2, "BTC/USD", None); ``"ws://host/path"`` -> (Generic, None, url)."""
+    s = spec.strip()
+    if s.startswith(("ws://", "wss://")):
+        return Generic, None, s
+    venue, sep, symbol = s.partition(":")
+    if not sep or not venue or not symbol.strip():
+        raise SpecError(f"stream {spec!r} is not VENUE:SYMBOL (e.g. kraken:BTC/USD) or a ws:// address")
+    cls = venue_by_name(venue.strip().lower())
+    if cls is None:
+        raise SpecError(f"unknown venue {venue!r} in {spec!r} (known: {', '.join(known_venues())})")
+    return cls, cls.stream_symbol(symbol.strip()), None
+
+
+def check_ws_url(url: str, what: str) -> str:
+    p = urlsplit(url)
+    if p.scheme not in ("ws", "wss") or not p.hostname:
+        raise SpecError(f"{what}: {url!r} is not a ws:// or wss:// address")
+    try:
+        p.port
+    except ValueError:
+        raise SpecError(f"{what}: {url!r} has a bad port") from None
+    return url
+
+
+def parse_endpoint(text: str) -> tuple[str, str]:
+    """``"kraken=ws://127.0.0.1:8765"`` -> ("kraken", url)."""
+    venue, sep, url = text.partition("=")
+    venue = venue.strip().lower()
+    if not sep or not venue:
+        raise SpecError(f"endpoint {text!r} is not VENUE=URL (e.g. kraken=ws://127.0.0.1:8765)")
+    if venue_by_name(venue) is None:
+        raise SpecError(f"unknown venue {venue!r} in endpoint {text!r} (known: {', '.join(known_venues())})")
+    return venue, check_ws_url(url.strip(), f"endpoint for {venue}")
+
+
+def override_url(default: str, override: str) -> str:
+    """The venue's own URL moved to ``override``'s scheme, host and port; the override's path and query
+    replace the default's when it has them (``ws://127.0.0.1:8765`` keeps ``/stream?streams=...``)."""
+    d = urlsplit(default)
+    o = urlsplit(override)
+    path = o.path if o.path not in ("", "/") else d.path
+    query = o.query or (d.query if o.path in ("", "/", d.path) else "")
+    return urlunsplit((o.scheme, o.netloc, path, query, ""))
+
+
+@dataclass
+class Feed:
+    """One connection: a venue, its symbols, where to connect."""
+
+    venue: type[Venue]
+    symbols: list[str]
+    url: str
+    conn_id: str
+    override: str | None = None  # --endpoint for this venue
+    rest_base: str | None = None  # scheme://host:port REST requests go to instead of the venue's host
+    venue_url: str = ""  # the venue's own address for these symbols (what a recording names)
+    removed: bool = False
+    # runtime
+    attempts: int = 0
+    attempt_times: list[float] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+    sessions: int = 0
+    ws: Any = None
+    last_rx: float = 0.0
+    close_reason: str | None = None
+    last_error: str | None = None
+    resub_at: dict[str, float] = field(default_factory=dict)
+    resub_deadline: dict[str, float] = field(default_factory=dict)
+    wake: asyncio.Event | None = None
+    task: asyncio.Task | None = None
+
+    def retarget(self) -> None:
+        """Work out the addresses for the current symbols (venues may name streams in the URL)."""
+        if self.venue is Generic:
+            self.venue_url = self.url
+            return
+        self.venue_url = self.url = self.venue.endpoint(self.symbols)
+        if self.override:
+            self.url = override_url(self.url, self.override)
+            o = urlsplit(self.override)
+            self.rest_base = urlunsplit(("https" if o.scheme == "wss" else "http", o.netloc, "", "", ""))
+
+    @property
+    def label(self) -> str:
+        return f"{self.venue.name}:{','.join(self.symbols)}" if self.symbols else self.url
+
+
+def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None) -> list[Feed]:
+    """Group stream specs into one feed per venue (plus one per raw ws:// address)."""
+    endpoints = endpoints or {}
+    by_venue: dict[str, tuple[type[Venue], list[str]]] = {}
+    raw: list[str] = []
+    for spec in specs:
+        cls, sym, url = parse_stream(spec)
+        if url is not None:
+            check_ws_url(url, "stream")
+            if url not in raw:
+                raw.append(url)
+            continue
+        ent = by_venue.setdefault(cls.name, (cls, []))
+        if sym not in ent[1]:
+            ent[1].append(sym)
+    feeds = []
+    for name, (cls, syms) in by_venue.items():
+        feeds.append(Feed(cls, syms, "", f"{exchange_id(name)}.ws.1", override=endpoints.get(name)))
+    for i, url in enumerate(raw, 1):
+        host = (urlsplit(url).hostname or "ws").upper()
+        feeds.append(Feed(Generic, [], url, f"{host}.ws.{i}"))
+    for f in feeds:
+        f.retarget()
+    return feeds
+
+
+class Backoff:
+    """Capped exponential backoff with "equal jitter": the n-th delay after consecutive failures lies
+    in ``[c/2, c]`` with ``c = min(cap, base * factor**n)``."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0, factor: float = 2.0,
+                 rng=random.random) -> None:
+        if not (0 < base <= cap) or factor < 1:
+            raise SpecError(f"backoff needs 0 < base <= cap and factor >= 1 (base={base}, cap={cap})")
+        self.base = base
+        self.cap = cap
+        self.factor = factor
+        self.n = 0
+        self._rng = rng
+
+    def bounds(self, n: int) -> tuple[float, float]:
+        c = min(self.cap, self.base * self.factor ** min(n, 64))
+        return c / 2.0, c
+
+    def next(self) -> float:
+        lo, hi = self.bounds(self.n)
+        self.n += 1
+        return lo + (hi - lo) * self._rng()
+
+    def reset(self) -> None:
+        self.n = 0
+
+
+# ---------------------------------------------------------------------------------- error text
+def describe_error(exc: BaseException, url: str) -> str:
+    """One clear line for a failure to open ``url``."""
+    p = urlsplit(url)
+    host = p.hostname or url
+    where = f"{host}:{p.port}" if p.port else host
+    if isinstance(exc, InvalidStatus):
+        r = exc.response
+        body = clean(bytes(r.body or b"").decode("utf-8", "replace"), 120) if r.body else ""
+        return f"HTTP {r.status_code} {clean(r.reason_phrase, 60)} from {where} during the WebSocket handshake" + (
+            f": {body}" if body else "")
+    if isinstance(exc, InvalidURI):
+        return f"bad WebSocket address {clean(url, 200)}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate of {where} not trusted: {clean(exc.verify_message or exc, 160)}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {clean(exc.reason or exc, 160)}"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup failed for {host}: {clean(exc.strerror or exc, 120)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(exc, ConnectionResetError):
+        tls = " (during the TLS handshake: is it really a wss:// server?)" if p.scheme == "wss" else ""
+        return f"connection reset by {where}{tls}"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return f"timed out opening the connection to {where}"
+    if isinstance(exc, InvalidHandshake):
+        return f"WebSocket handshake with {where} failed: {clean(exc, 160)}"
+    if isinstance(exc, OSError):
+        return f"network error reaching {where}: {clean(exc.strerror or exc, 160)}"
+    return f"{type(exc).__name__}: {clean(exc, 160)}"
+
+
+def describe_close(exc: ConnectionClosed | None, ws: Any, ping_timeout: float | None) -> str:
+    rcvd = exc.rcvd if exc is not None else getattr(getattr(ws, "protocol", None), "close_rcvd", None)
+    sent = exc.sent if exc is not None else getattr(getattr(ws, "protocol", None), "close_sent", None)
+    if rcvd is not None:
+        reason = f" {clean(rcvd.reason, 120)}" if rcvd.reason else ""
+        return f"server closed the connection (code {int(rcvd.code)}{reason})"
+    if sent is not None and "keepalive ping timeout" in (sent.reason or ""):
+        return f"no pong within {ping_timeout:g} s: the connection is dead (WebSocket ping timeout)"
+    if sent is not None:
+        return f"closed by us (code {int(sent.code)} {clean(sent.reason, 120)})"
+    return "connection lost without a close frame (reset or EOF)"
+
+
+# ---------------------------------------------------------------------------------- REST
+def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
+    """GET ``url`` (run in a thread).  Raises ``RuntimeError`` with a clear message on failure."""
+    host = urlsplit(url).hostname or ""
+    handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
+    opener = urllib.request.build_opener(*handlers)
+    req = urllib.request.Request(url, headers={"User-Agent": "wstui", "Accept": "application/json"})
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        try:
+            body = exc.read(200).decode("utf-8", "replace")
+        except Exception:
+            body = ""
+        raise RuntimeError(f"HTTP {exc.code} {exc.reason} from {host}" + (f": {clean(body, 120)}" if body else "")) from None
+    except urllib.error.URLError as exc:
+        r = exc.reason
+        if isinstance(r, socket.gaierror):
+            raise RuntimeError(f"DNS lookup failed for {host}") from None
+        raise RuntimeError(f"REST request to {host} failed: {clean(r, 160)}") from None
+    except (TimeoutError, socket.timeout):
+        raise RuntimeError(f"REST request to {host} timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise RuntimeError(f"REST request to {host} failed: {clean(exc, 160)}") from None
+
+
+# ---------------------------------------------------------------------------------- the source
+class Live:
+    """Live WebSocket feeds as a source for the engine (``run(engine)``, like :class:`Replay`)."""
+
+    def __init__(
+        self,
+        feeds: Sequence[Feed],
+        *,
+        duration: float | None = None,
+        recorder: Any = None,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 5.0,
+        open_timeout: float = 10.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        resync_timeout: float | None = None,
+        rest_spacing: float = REST_SPACING_S,
+        rng=random.random,
+    ) -> None:
+        self.feeds: list[Feed] = list(feeds)
+        self.duration = duration
+        self.recorder = recorder
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.open_timeout = open_timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.resync_timeout = resync_timeout
+        self.rest_spacing = rest_spacing
+        self._rng = rng
+        self.engine: Any = None
+        self.done = False
+        self.frames = 0
+        self.backlog_peak = 0  # most frames ever seen waiting (sampled every tick)
+        self.started: float | None = None
+        self._stopping = False
+        self._stop_ev: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_conn: dict[str, Feed] = {f.conn_id: f for f in self.feeds}
+        self._inflight: dict[str, list] = {}
+        self._rest_next = 0.0
+        self._rest_fail: dict[str, tuple[int, float]] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # ---------------------------------------------------------------- controls (any thread)
+    @property
+    def backlog(self) -> int:
+        """Frames received from the sockets but not yet processed."""
+        n = 0
+        for f in self.feeds:
+            ws = f.ws
+            if ws is not None:
+                try:
+                    n += len(ws.recv_messages.frames)
+                except (AttributeError, TypeError):
+                    pass
+        return n
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._call(lambda: self._stop_ev.set() if self._stop_ev is not None else None)
+
+    def remove(self, what: str) -> bool:
+        """Stop a feed for good: ``what`` is a connection id, a venue name or a stream spec.  Removing
+        one symbol of several reconnects the feed without it.  True when something matched."""
+        hit = False
+        for f in self.feeds:
+            if f.removed:
+                continue
+            if what in (f.conn_id, f.venue.name, f.url, f.label):
+                hit = True
+                self._call(lambda f=f: self._drop(f))
+                continue
+            try:
+                cls, sym, _url = parse_stream(what)
+            except SpecError:
+                continue
+            if cls is f.venue and sym in f.symbols:
+                hit = True
+                self._call(lambda f=f, sym=sym: self._drop_symbol(f, sym))
+        return hit
+
+    def _drop_symbol(self, f: Feed, sym: str) -> None:
+        if sym not in f.symbols:
+            return
+        f.symbols.remove(sym)
+        if not f.symbols:
+            self._drop(f)
+            return
+        f.retarget()
+        self._reconnect(f, f"{f.venue.name}:{sym} removed; reconnecting without it")
+
+    def _call(self, fn) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            fn()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    def _drop(self, f: Feed) -> None:
+        f.removed = True
+        f.close_reason = "stream removed"
+        if f.wake is not None:
+            f.wake.set()
+        if f.ws is not None:
+            self._spawn(self._close_ws(f.ws, 1000, "stream removed"))
+
+    # ---------------------------------------------------------------- running
+    async def run(self, engine) -> None:
+        self.engine = engine
+        engine.live = self
+        engine.fetcher = self._fetch
+        self._loop = asyncio.get_running_loop()
+        self._stop_ev = asyncio.Event()
+        if self._stopping:
+            self._stop_ev.set()
+        self.started = time.time()
+        for f in self.feeds:
+            f.wake = asyncio.Event()
+            f.task = asyncio.create_task(self._run_feed(f), name=f"wstui-{f.conn_id}")
+        ticker = asyncio.create_task(self._ticker(), name="wstui-tick")
+        try:
+            if self.duration is not None:
+                try:
+                    await asyncio.wait_for(self._stop_ev.wait(), self.duration)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await self._stop_ev.wait()
+        finally:
+            self._stopping = True
+            ticker.cancel()
+            try:
+                await self._shutdown()
+            finally:  # even when cancelled meanwhile (EngineThread.stop cancels): the file is complete
+                for f in self.feeds:
+                    if f.task is not None:
+                        f.task.cancel()
+                    if f.ws is not None:
+                        f.ws.transport.abort()
+                now = time.time()
+                engine.tick(now)
+                engine.notes.append(f"live: {sum(c.messages for c in engine.conns.values())} frames in "
+                                    f"{now - self.started:.1f} s; peak backlog {self.backlog_peak} frames")
+                if self.recorder is not None:
+                    self.recorder.close()
+                self.done = True
+
+    async def _shutdown(self) -> None:
+        """Close every socket politely (bounded), then let the feed tasks finish."""
+        for f in self.feeds:
+            if f.wake is not None:
+                f.wake.set()
+        closing = [asyncio.ensure_future(self._close_ws(f.ws, 1000, "client stopping"))
+                   for f in self.feeds if f.ws is not None]
+        if closing:
+            await asyncio.wait(closing, timeout=2.0)
+        for f in self.feeds:
+            if f.task is not None:
+                f.task.cancel()
+        await asyncio.gather(*(f.task for f in self.feeds if f.task is not None), return_exceptions=True)
+        for _ in range(3):  # sends, closes and fetches still running (finishing tasks may start closes)
+            if not self._tasks:
+                break
+            await asyncio.wait(list(self._tasks), timeout=CLOSE_TIMEOUT_S + 0.5)
+        for t in list(self._tasks):
+            t.cancel()
+
+    async def _ticker(self) -> None:
+        engine = self.engine
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.time()
+            engine.tick(now)
+            self._check_resyncs(now)
+            b = self.backlog
+            if b > self.backlog_peak:
+                self.backlog_peak = b
+
+    async def _run_feed(self, f: Feed) -> None:
+        engine = self.engine
+        backoff = Backoff(self.backoff_base, self.backoff_cap, rng=self._rng)
+        declared = False
+        while not (f.removed or self._stopping):
+            f.attempts += 1
+            t0 = time.time()
+            f.attempt_times.append(t0)
+            host = urlsplit(f.url).hostname or ""
+            try:
+                ws = await connect(
+                    f.url, open_timeout=self.open_timeout, ping_interval=self.ping_interval,
+                    ping_timeout=self.ping_timeout, close_timeout=CLOSE_TIMEOUT_S, max_queue=MAX_QUEUE,
+                    max_size=MAX_SIZE, user_agent_header="wstui", **({"proxy": None} if host in LOOPBACK else {}),
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure becomes a reason, never a traceback
+                reason = f"connect failed: {describe_error(exc, f.url)}"
+                ts = time.time()
+                if not declared:
+                    # declare the streams the subscription names, so they show down with the reason
+                    _conn, subs = self._open_in_engine(f, ts)
+                    for text in subs:
+                        engine.sent(f.conn_id, text, ts)
+                    declared = True
+                conn = engine.conns.get(f.conn_id)
+                if conn is not None and conn.up:
+                    engine.close(f.conn_id, ts, reason)
+                else:
+                    engine.event(Event(ts, f.conn_id, "connect_failed", clean(reason, 200)))
+                f.last_error = reason
+            else:
+                declared = True
+                if f.removed or self._stopping:
+                    await self._close_ws(ws, 1000, "stream removed")
+                    break
+                got_data = await self._session(f, ws)
+                if got_data:
+                    backoff.reset()
+            if f.removed or self._stopping:
+                break
+            delay = backoff.next()
+            f.delays.append(delay)
+            f.wake.clear()
+            try:
+                await asyncio.wait_for(f.wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    def _open_in_engine(self, f: Feed, ts: float):
+        conn = self.engine.open(f.conn_id, f.url, ts, live=True, transport=self, venue=f.venue)
+        return conn, conn.venue.subscribe_messages(f.symbols)
+
+    async def _session(self, f: Feed, ws) -> bool:
+        """One connection from open to close.  True when it carried stream data."""
+        engine = self.engine
+        rec = self.recorder
+        cid = f.conn_id
+        f.sessions += 1
+        f.close_reason = None
+        ts = time.time()
+        conn, subs = self._open_in_engine(f, ts)
+        f.ws = ws
+        f.last_rx = ts
+        f.resub_deadline.clear()
+        if rec is not None:
+            rec.connect(cid, ts, f.venue_url or f.url, f.url)
+        ka_task = None
+        exc_closed: ConnectionClosed | None = None
+        n = 0
+        base: dict[str, int] = {}
+        try:
+            for text in subs:
+                t = time.time()
+                if rec is not None:
+                    rec.send(cid, t, f.venue_url or f.url, text)
+                engine.sent(cid, text, t)  # declared even if the send fails: the streams show why
+                await ws.send(text)
+            base = {k: st.messages for k, st in conn.streams.items()}
+            ka = None
+            try:
+                ka = conn.venue.keepalive()
+            except Exception:
+                ka = None
+            if ka:
+                ka_task = asyncio.create_task(self._keepalive(f, ws, float(ka[0]), str(ka[1])))
+            frame = engine.frame
+            async for msg in ws:
+                t = time.time()
+                f.last_rx = t
+                if rec is not None:
+                    rec.recv(cid, t, msg)
+                frame(cid, msg, t)
+                n += 1
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        except ConnectionClosed as exc:
+            exc_closed = exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a transport bug must not kill the feed
+            f.close_reason = f.close_reason or f"read failed: {type(exc).__name__}: {clean(exc, 160)}"
+        finally:
+            if ka_task is not None:
+                ka_task.cancel()
+            f.ws = None
+            self.frames += n
+            t = time.time()
+            if not self._stopping or f.removed:
+                reason = f.close_reason or describe_close(exc_closed, ws, self.ping_timeout)
+                engine.close(cid, t, reason)
+                if rec is not None:
+                    rec.disconnect(cid, t, reason)
+            elif rec is not None:
+                rec.disconnect(cid, t, "client stopped")
+            if ws.state is not websockets.protocol.State.CLOSED:
+                self._spawn(self._close_ws(ws, 1000, "bye"))
+        return any(st.messages > base.get(k, 0) for k, st in conn.streams.items())
+
+    async def _keepalive(self, f: Feed, ws, interval: float, text: str) -> None:
+        """Send the venue's ping every ``interval``; nothing received since the last one: dead."""
+        sent_at = None
+        while True:
+            await asyncio.sleep(interval)
+            if sent_at is not None and f.last_rx < sent_at:
+                f.close_reason = f"no answer to the venue's keep-alive ping within {interval:g} s"
+                ws.transport.abort()
+                return
+            sent_at = time.time()
+            self._send_text(f, ws, text, subscription=False)
+
+    async def _close_ws(self, ws, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(ws.close(code, reason[:120]), 3.0)
+        except Exception:
+            try:
+                ws.transport.abort()
+            except Exception:
+                pass
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def _send_text(self, f: Feed, ws, text: str, subscription: bool) -> None:
+        t = time.time()
+        if self.recorder is not None:
+            self.recorder.send(f.conn_id, t, f.venue_url or f.url, text)
+        if subscription:
+            self.engine.sent(f.conn_id, text, t)
+        self._spawn(self._send_quiet(ws, text))
+
+    @staticmethod
+    async def _send_quiet(ws, text: str) -> None:
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            pass  # the reader sees the close and reports it
+
+    # ---------------------------------------------------------------- transport (Conn calls these)
+    def send(self, conn, text: str) -> None:
+        f = self._by_conn.get(conn.conn_id)
+        if f is not None and f.ws is not None:
+            self._send_text(f, f.ws, text, subscription=False)
+
+    def resubscribe(self, conn, stream, reason: str) -> None:
+        f = self._by_conn.get(conn.conn_id)
+        if f is None or f.ws is None:
+            return
+        now = time.time()
+        last = f.resub_at.get(stream.key)
+        if last is not None and now - last < RESUB_MIN_INTERVAL_S:
+            return
+        f.resub_at[stream.key] = now
+        try:
+            msgs = conn.venue.resubscribe_messages(stream)
+        except Exception:
+            msgs = None
+        if not msgs:
+            self.engine.event(Event(now, stream.key, "resubscribe", f"reconnecting: {clean(reason, 160)}"))
+            self._reconnect(f, f"resubscribe {stream.key}: {reason}")
+            return
+        self.engine.event(Event(now, stream.key, "resubscribe", clean(reason, 160)))
+        for text in msgs:
+            self._send_text(f, f.ws, text, subscription=True)
+        f.resub_deadline[stream.key] = now + self._resync_timeout(stream)
+
+    def _resync_timeout(self, stream) -> float:
+        return self.resync_timeout if self.resync_timeout is not None else max(3.0, stream.stale_after)
+
+    def _check_resyncs(self, now: float) -> None:
+        for f in self.feeds:
+            if not f.resub_deadline or f.ws is None:
+                continue
+            for key, deadline in list(f.resub_deadline.items()):
+                conn = self.engine.conns.get(f.conn_id)
+                st = conn.streams.get(key) if conn is not None else None
+                if st is None or st.book_state is BOOK_OK:
+                    del f.resub_deadline[key]
+                elif now >= deadline:
+                    del f.resub_deadline[key]
+                    self._reconnect(f, f"resubscribing {key} did not rebuild its book; reconnecting")
+
+    def _reconnect(self, f: Feed, reason: str) -> None:
+        ws = f.ws
+        if ws is None:
+            return
+        f.close_reason = reason
+        self._spawn(self._close_ws(ws, 1000, "reconnecting"))
+
+    # ---------------------------------------------------------------- REST (engine.fetcher)
+    def rest_url(self, f: Feed | None, url: str) -> str:
+        if f is None or f.rest_base is None:
+            return url
+        p = urlsplit(url)
+        b = urlsplit(f.rest_base)
+        return urlunsplit((b.scheme, b.netloc, p.path, p.query, ""))
+
+    def _fetch(self, conn, url: str, callback) -> None:
+        f = self._by_conn.get(conn.conn_id)
+        real = self.rest_url(f, url)
+        waiting = self._inflight.get(real)
+        if waiting is not None:
+            waiting.append(callback)  # one request per URL in flight; every caller gets its answer
+            return
+        self._inflight[real] = [callback]
+        self._spawn(self._do_fetch(conn.conn_id, url, real))
+
+    async def _do_fetch(self, conn_id: str, url: str, real: str) -> None:
+        body = err = None
+        try:
+            now = time.time()
+            fails, until = self._rest_fail.get(real, (0, 0.0))
+            start = max(now, self._rest_next, until)
+            self._rest_next = start + self.rest_spacing
+            if start > now:
+                await asyncio.sleep(start - now)
+            body = await asyncio.to_thread(http_get, real)
+            self._rest_fail.pop(real, None)
+        except asyncio.CancelledError:
+            err = "cancelled"
+            raise
+        except Exception as exc:
+            err = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+            fails, _ = self._rest_fail.get(real, (0, 0.0))
+            self._rest_fail[real] = (fails + 1, time.time() + min(30.0, 0.5 * 2 ** fails))
+        finally:
+            cbs = self._inflight.pop(real, [])
+            if body is not None and self.recorder is not None:
+                self.recorder.http(f"{conn_id.split('.ws.')[0]}.http.0", time.time(), url, body)
+            if self.engine is not None and not (err == "cancelled"):
+                for cb in cbs:
+                    self.engine.defer(cb, body, None if body is not None else clean(err, 200))
