@@ -73,11 +73,17 @@ class Venue:
         self.ctx = ctx
         self._declared: dict[tuple[str, str], Stream] = {}
 
-    def declare(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False) -> Stream:
-        """``ctx.stream(symbol, channel)`` remembered by this adapter: cheap to call per message."""
+    def declare(self, symbol: str, channel: str, *, book: bool | None = None, tape: bool | None = None) -> Stream:
+        """``ctx.stream(symbol, channel)`` remembered by this adapter: cheap to call per message.
+
+        By convention a ``book`` channel has a book and a ``trades`` channel a tape; any other channel
+        (``ticker``, ``candles``...) is a plain counted stream.  ``book``/``tape`` override that."""
         st = self._declared.get((symbol, channel))
         if st is None:
-            st = self._declared[(symbol, channel)] = self.ctx.stream(symbol, channel, book=book, tape=tape)
+            st = self._declared[(symbol, channel)] = self.ctx.stream(
+                symbol, channel,
+                book=channel == "book" if book is None else book,
+                tape=channel == "trades" if tape is None else tape)
         return st
 
     @classmethod

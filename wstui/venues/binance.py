@@ -49,9 +49,6 @@ class BinanceSpot(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.sync: dict[str, _Sync] = {}
-        self.books: dict[str, Stream] = {}
-        self.trade_streams: dict[str, Stream] = {}
-        self.other: dict[tuple[str, str], Stream] = {}
 
     # ---------------------------------------------------------------- streams
     def on_connect(self, ts: float) -> None:
@@ -88,22 +85,13 @@ class BinanceSpot(Venue):
         return self._other(sym, ch)
 
     def _book(self, sym: str) -> Stream:
-        st = self.books.get(sym)
-        if st is None:
-            st = self.books[sym] = self.ctx.stream(sym, "book", book=True)
-        return st
+        return self.declare(sym, "book")
 
     def _trades(self, sym: str) -> Stream:
-        st = self.trade_streams.get(sym)
-        if st is None:
-            st = self.trade_streams[sym] = self.ctx.stream(sym, "trades", tape=True)
-        return st
+        return self.declare(sym, "trades")
 
     def _other(self, sym: str, ch: str) -> Stream:
-        st = self.other.get((sym, ch))
-        if st is None:
-            st = self.other[(sym, ch)] = self.ctx.stream(sym, ch)
-        return st
+        return self.declare(sym, ch)
 
     # ---------------------------------------------------------------- live
     @classmethod

@@ -23,7 +23,7 @@ import orjson
 
 from ..core.stream import BOOK_EMPTY, Stream
 from .base import Venue
-from .checks import book_gap, sent_object, stream_for
+from .checks import book_gap, sent_object
 
 
 
@@ -96,7 +96,7 @@ class BybitSpot(Venue):
         kind, _, rest = topic.partition(".")
         sym = rest.rpartition(".")[2]
         ch = _TOPIC_CHANNELS.get(kind, kind)
-        st = stream_for(self, sym, ch)
+        st = self.declare(sym, ch)
         if ch == "book":
             if topic not in self.sync:
                 depth = rest.partition(".")[0]

@@ -1,17 +1,10 @@
-"""Small pieces the Coinbase, OKX, Bybit and Kraken v1 adapters share: the channel-name convention,
-what a sequence gap or a checksum outcome does to a book, and reading what the client sent."""
+"""Small pieces the Coinbase, OKX, Bybit and Kraken v1 adapters share: what a sequence gap or a checksum outcome does to a book, and reading what the client sent."""
 
 from __future__ import annotations
 
 import orjson
 
 from ..core.stream import BOOK_BAD, Stream
-
-
-def stream_for(venue, symbol: str, channel: str) -> Stream:
-    """``venue.declare`` by the channel convention: ``book`` has a book, ``trades`` a tape, any other
-    channel (``ticker``, ``candles``...) is a plain counted stream."""
-    return venue.declare(symbol, channel, book=channel == "book", tape=channel == "trades")
 
 
 def book_gap(ctx, st: Stream, detail: str, ts: float) -> None:

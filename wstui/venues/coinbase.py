@@ -23,7 +23,7 @@ import orjson
 
 from ..core.stream import BOOK_EMPTY, Stream
 from .base import Venue, iso_ts
-from .checks import book_gap, sent_object, stream_for
+from .checks import book_gap, sent_object
 
 
 class _Level(msgspec.Struct, gc=False):
@@ -90,7 +90,7 @@ class Coinbase(Venue):
             return
         for pid in msg.get("product_ids") or []:
             if isinstance(pid, str):
-                stream_for(self, pid, ch)
+                self.declare(pid, ch)
 
     def subscribe_messages(self, symbols) -> list[str]:
         ids = list(symbols)
@@ -119,7 +119,7 @@ class Coinbase(Venue):
                 live = ev.type != "snapshot"
                 seen: set[str] = set()
                 for t in ev.trades or ():
-                    st = stream_for(self, t.product_id, "trades")
+                    st = self.declare(t.product_id, "trades")
                     if t.product_id not in seen:
                         seen.add(t.product_id)
                         st.data(ts, n, exch)
@@ -133,13 +133,13 @@ class Coinbase(Venue):
             pids = {it.product_id for ev in msg.events for it in (ev.tickers or ev.candles or ())}
             pids.update(ev.product_id for ev in msg.events if ev.product_id)
             for pid in pids or ("",):
-                stream_for(self, pid, sch).data(ts, n, exch)
+                self.declare(pid, sch).data(ts, n, exch)
         elif ch == "subscriptions":
             return
         elif msg.type == "error":
             self.ctx.parse_error(f"coinbase error: {msg.message or data[:200]}", ts)
         elif ch:
-            stream_for(self, "", ch).data(ts, n)
+            self.declare("", ch).data(ts, n)
         else:
             self.ctx.parse_error(f"coinbase frame without a channel: {str(data)[:120]}", ts)
 
@@ -154,7 +154,7 @@ class Coinbase(Venue):
                 st.emit("gap", detail, ts)
 
     def _book(self, ev: _Event, ts: float, n: int, exch: float | None) -> None:
-        st: Stream = stream_for(self, ev.product_id, "book")
+        st: Stream = self.declare(ev.product_id, "book")
         st.data(ts, n, exch)
         book = st.book
         ups = ev.updates or ()

@@ -129,8 +129,6 @@ class KrakenV2(Venue):
         super().__init__(ctx)
         self.depth: dict[str, int] = {}  # symbol -> subscribed depth
         self.default_depth = DEFAULT_DEPTH
-        self.books: dict[str, Stream] = {}
-        self.trades: dict[str, Stream] = {}
         self.checksums: dict[str, _Checksum] = {}
 
     # ---------------------------------------------------------------- subscriptions
@@ -156,16 +154,10 @@ class KrakenV2(Venue):
                 self._trades(sym)
 
     def _book(self, sym: str) -> Stream:
-        st = self.books.get(sym)
-        if st is None:
-            st = self.books[sym] = self.ctx.stream(sym, "book", book=True)
-        return st
+        return self.declare(sym, "book")
 
     def _trades(self, sym: str) -> Stream:
-        st = self.trades.get(sym)
-        if st is None:
-            st = self.trades[sym] = self.ctx.stream(sym, "trades", tape=True)
-        return st
+        return self.declare(sym, "trades")
 
     def subscribe_messages(self, symbols) -> list[str]:
         syms = list(symbols)
@@ -226,7 +218,7 @@ class KrakenV2(Venue):
 
     def _on_book(self, entry: dict, typ: str, ts: float, nbytes: int) -> None:
         sym = entry["symbol"]
-        st = self.books.get(sym) or self._book(sym)
+        st = self._declared.get((sym, "book")) or self._book(sym)
         stamp = entry.get("timestamp")
         st.data(ts, nbytes, iso_ts(stamp) if stamp else None)
         book = st.book

@@ -24,7 +24,7 @@ from ..core.book import Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
 from .base import Venue
 from .kraken import KrakenV2, book_checksum
-from .checks import checksum_result, sent_object, stream_for
+from .checks import checksum_result, sent_object
 
 _loads = orjson.loads
 
@@ -76,7 +76,7 @@ class KrakenV1(Venue):
                 self.depth[pair] = depth
             elif name.startswith("book-") and name[5:].isdigit():
                 self.depth.setdefault(pair, int(name[5:]))
-        return stream_for(self, pair, ch)
+        return self.declare(pair, ch)
 
     def subscribe_messages(self, symbols) -> list[str]:
         pairs = list(symbols)
@@ -97,13 +97,13 @@ class KrakenV1(Venue):
         if name.startswith("book"):
             self._book(self._declare(name, pair, None), pair, msg, ts, n)
         elif name == "trade":
-            st = stream_for(self, pair, "trades")
+            st = self.declare(pair, "trades")
             rows = msg[1]
             st.data(ts, n, float(rows[-1][2]) if rows else None)
             for t in rows:
                 st.trade(ts, _SIDES.get(t[3], ""), t[0], t[1], float(t[2]))
         else:
-            stream_for(self, pair, _channel(name)).data(ts, n)
+            self.declare(pair, _channel(name)).data(ts, n)
 
     def _event(self, msg: dict, ts: float) -> None:
         ev = msg.get("event")

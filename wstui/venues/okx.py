@@ -24,7 +24,7 @@ import orjson
 from ..core.book import Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
 from .base import Venue
-from .checks import book_gap, checksum_result, sent_object, stream_for
+from .checks import book_gap, checksum_result, sent_object
 
 _loads = orjson.loads
 
@@ -82,7 +82,7 @@ class OKX(Venue):
 
     def _declare(self, arg) -> None:
         if isinstance(arg, dict) and isinstance(arg.get("instId"), str) and isinstance(arg.get("channel"), str):
-            stream_for(self, arg["instId"], _stream_channel(arg["channel"]))
+            self.declare(arg["instId"], _stream_channel(arg["channel"]))
 
     def subscribe_messages(self, symbols) -> list[str]:
         args = [{"channel": ch, "instId": s} for s in symbols for ch in ("books", "trades")]
@@ -108,19 +108,19 @@ class OKX(Venue):
         inst = arg.get("instId", "")
         n = len(data)
         if ch in _BOOK_CHANNELS:
-            st = stream_for(self, inst, "book")
+            st = self.declare(inst, "book")
             action = msg.get("action")
             for d in msg["data"]:
                 self._book(st, inst, d, action, ts, n)
         elif ch == "trades" or ch == "trades-all":
-            st = stream_for(self, inst, "trades")
+            st = self.declare(inst, "trades")
             rows = msg["data"]
             st.data(ts, n, int(rows[-1]["ts"]) / 1000.0 if rows else None)
             for t in rows:
                 exch = int(t["ts"]) / 1000.0
                 st.trade(ts, t.get("side", ""), t["px"], t["sz"], exch)
         else:
-            st = stream_for(self, inst or arg.get("instFamily") or arg.get("instType") or "", _stream_channel(ch))
+            st = self.declare(inst or arg.get("instFamily") or arg.get("instType") or "", _stream_channel(ch))
             exch = None
             rows = msg["data"]
             if rows and type(rows[0]) is dict and "ts" in rows[0]:
