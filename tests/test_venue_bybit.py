@@ -182,3 +182,11 @@ def test_junk_frames_are_counted_and_nothing_else_is_lost():
         v = views(snap)[f"{venue}:{sym}:book"]
         assert (v.gaps, v.book_state) == (0, "ok")
         assert view_book(v, 20) == ref[(venue, sym)].top(20)
+
+
+def test_live_keepalive_is_bybit_op_ping():
+    from wstui.venues.bybit import BybitLinear, BybitSpot
+
+    for cls in (BybitSpot, BybitLinear):
+        interval, text = cls.keepalive(cls.__new__(cls))
+        assert json.loads(text) == {"op": "ping"} and interval <= 20

@@ -215,3 +215,10 @@ def test_junk_frames_are_counted_and_nothing_else_is_lost():
     books = [views(snap)[f"okx:{i}:book"] for i in INSTS]
     assert [(b.checksum_ok, b.checksum_failed, b.book_state) for b in books] == \
         [(99, 0, "ok"), (93, 0, "ok"), (98, 0, "ok")]
+
+
+def test_live_keepalive_is_okx_text_ping():
+    from wstui.venues.okx import OKX
+
+    interval, text = OKX.keepalive(OKX.__new__(OKX))
+    assert text == "ping" and 0 < interval < 30  # OKX drops a connection silent for 30 s

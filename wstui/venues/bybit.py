@@ -105,6 +105,10 @@ class BybitSpot(Venue):
             self.topics[topic] = st
         return st
 
+    def keepalive(self) -> tuple[float, str] | None:
+        # Bybit asks for {"op":"ping"} every 20 s to keep a public connection open
+        return (20.0, '{"op":"ping"}')
+
     def subscribe_messages(self, symbols) -> list[str]:
         depth = 200  # offered by spot, linear and inverse alike
         args = [t for s in symbols for t in (f"orderbook.{depth}.{s}", f"publicTrade.{s}")]

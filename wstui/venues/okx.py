@@ -84,6 +84,10 @@ class OKX(Venue):
         if isinstance(arg, dict) and isinstance(arg.get("instId"), str) and isinstance(arg.get("channel"), str):
             self.declare(arg["instId"], _stream_channel(arg["channel"]))
 
+    def keepalive(self) -> tuple[float, str] | None:
+        # OKX closes a connection silent for 30 s; its keep-alive is the plain text "ping" -> "pong"
+        return (20.0, "ping")
+
     def subscribe_messages(self, symbols) -> list[str]:
         args = [{"channel": ch, "instId": s} for s in symbols for ch in ("books", "trades")]
         return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
