@@ -84,3 +84,40 @@ def test_dropped_update_is_a_gap_and_a_resync(tmp_path, name, futures, sym):
     full = binance_reference(records, futures)[sym]
     assert [[p, q] for p, q, _ in s.bids[:10]] == full.top(10)["bids"]
     assert [[p, q] for p, q, _ in s.asks[:10]] == full.top(10)["asks"]
+
+
+def test_missing_rest_answers_are_reported_once_and_buffers_stay_bounded(tmp_path):
+    """Found in review: with no REST answer every later diff asked again (764 'snapshot_failed' events
+    pushed real events out of the log) and diffs were buffered without limit."""
+    from wstui.venues.checks import SNAPSHOT_BUFFER
+
+    records = [r for r in read_records(real_feed("binance_futures.jsonl.gz")) if r.get("t") != "http"]
+    engine, snap = replay(write_records(tmp_path / "norest.jsonl.gz", records))
+    books = [s for s in snap.streams if s.channel == "book"]
+    assert len(books) == 4
+    for s in books:
+        assert s.book_state == "out_of_sync"
+        failed = [e for e in snap.events if e.stream == s.key and e.kind == "snapshot_failed"]
+        assert len(failed) == 1 and "no (further) REST answer" in failed[0].detail
+    adapter = next(iter(engine.conns.values())).venue
+    assert all(len(sy.buffer) <= SNAPSHOT_BUFFER for sy in adapter.sync.values())
+    assert max(len(sy.buffer) for sy in adapter.sync.values()) > 100  # it did buffer, within its bound
+
+
+def test_live_snapshot_failures_retry_with_a_growing_delay():
+    from wstui.venues.checks import SnapshotWait
+
+    w = SnapshotWait()
+    t = 1000.0
+    w.requested = True
+    waits = []
+    for _ in range(8):
+        w.failed(t, live=True)
+        waits.append(w.retry_at - t)
+        assert not w.due(t + waits[-1] - 0.01) and w.due(t + waits[-1])
+        w.requested = True
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    r = SnapshotWait()
+    r.requested = True
+    r.failed(t, live=False)  # replay: the capture holds no further answer, never ask again
+    assert not r.due(t + 1e6)

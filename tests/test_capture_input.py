@@ -108,3 +108,31 @@ def test_control_characters_in_feed_text_are_neutralised(tmp_path):
     assert len(errors) == 1
     assert "\x1b" not in errors[0] and "\x07" not in errors[0]
     assert all("\x1b" not in e.detail for e in snap.events)
+
+
+def test_records_with_wrong_field_types_are_bad_records_not_crashes(tmp_path):
+    """Found in review: each of these used to end the replay with a traceback."""
+    lines = _lines(real_feed("kraken_v2_btcusd.jsonl.gz"))[:60]
+    ts = json.loads(lines[10])["ts"]
+    odd = [
+        {"t": ["recv"], "conn": "KRAKEN.ws.1", "ts": ts, "data": "{}"},
+        {"t": "recv", "conn": ["c1"], "ts": ts, "data": "{}"},
+        {"t": "recv", "conn": "KRAKEN.ws.1", "ts": ts, "data": 123},
+        {"t": "recv", "conn": "KRAKEN.ws.1", "ts": "inf", "data": "{}"},
+        {"t": "recv", "conn": "KRAKEN.ws.1", "ts": ts, "b64": "***"},
+        {"t": "connect", "conn": "X.ws.9", "ts": ts, "addr": 42},
+    ]
+    fine = [
+        {"t": "connect", "conn": "X.ws.1", "ts": ts, "addr": "wss://[::1"},  # not a URL: a generic stream
+        {"t": "send", "conn": "X.ws.1", "ts": ts, "addr": 123, "data": "{}"},
+    ]
+    body = lines[:20] + [json.dumps(r) for r in odd + fine] + lines[20:]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(body) + "\n")
+    p = subprocess.run([sys.executable, "-m", "wstui", "replay", str(path), "--headless", "--json", "--speed", "max"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    out = json.loads(p.stdout)
+    assert [b["line"] for b in out["bad_records"]] == list(range(21, 21 + len(odd)))
+    (book,) = [s for s in out["streams"] if s["key"] == "kraken:BTC/USD:book"]
+    assert book["checksum_failed"] == 0 and book["checksum_ok"] == book["messages"] > 0

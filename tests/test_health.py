@@ -88,3 +88,36 @@ def test_paced_replay_flags_stale_during_the_silence_before_data_returns(tmp_pat
     after = {state for state, m in seen if m > max(stale_msgs)}
     # data flows again (the shifted receive stamps also put it behind exchange time: lagging)
     assert after and after <= {"live", "lagging"}
+
+
+def test_book_whose_snapshot_never_came_is_not_shown_healthy(tmp_path):
+    """Found in review: with its snapshot lost, a book took updates (dropped, rightly) while its row said
+    live and the banner 'all streams healthy'.  Past the threshold it is out of sync, with an event."""
+    records = read_records(real_feed("bybit.jsonl.gz"))
+    spot = next(r["conn"] for r in records if r.get("t") == "connect" and r["addr"].endswith("/spot"))
+    snap_line = next(i for i, r in enumerate(records)
+                     if r.get("t") == "recv" and r["conn"] == spot
+                     and '"orderbook.200.BTCUSDT"' in r["data"] and '"type":"snapshot"' in r["data"])
+    lost = records[:snap_line] + records[snap_line + 1:]
+    engine, snap = replay(write_records(tmp_path / "nosnap.jsonl.gz", lost), stale_after=5.0)
+    s = snap.stream("bybit:BTCUSDT:book")
+    assert s.book_state == "empty" and s.messages > 100
+    ev = [e for e in snap.events if e.stream == s.key and e.kind == "out_of_sync"]
+    assert len(ev) == 1 and "no book snapshot" in ev[0].detail
+    # the untouched capture raises no such event
+    engine, snap = replay(real_feed("bybit.jsonl.gz"), stale_after=5.0)
+    assert not [e for e in snap.events if e.kind == "out_of_sync"]
+
+
+def test_capture_written_one_connection_after_another_replays_in_time_order():
+    """bybit.jsonl.gz holds all linear records, then all spot records (their times overlap).  Played in
+    file order the spot streams would start 43 s 'late' and look stale at once; in time order they are
+    as healthy as when recorded."""
+    engine, snap = replay(real_feed("bybit.jsonl.gz"), stale_after=5.0)
+    assert any("time order" in n for n in snap.notes)
+    for key in ("bybit:BTCUSDT:book", "bybit-linear:BTCUSDT:book"):
+        s = snap.stream(key)
+        assert s.messages > 100 and s.book_state == "ok"
+        assert not [e for e in snap.events if e.stream == key and e.kind in ("stale", "out_of_sync")]
+    spot, linear = snap.stream("bybit:BTCUSDT:book"), snap.stream("bybit-linear:BTCUSDT:book")
+    assert abs(spot.last_age_s - linear.last_age_s) < 2.0  # both ran to the end of the session

@@ -103,3 +103,25 @@ def test_speed_paces_the_replay_and_pause_holds_the_position(tmp_path):
     assert engine.messages == 20
     # 4 s at 4x plus a 0.5 s pause: well over the 0.5 s it would take unpaced, well under 1x speed
     assert 1.2 < wall < 4.2
+
+
+def test_frame_failing_halfway_marks_its_book_out_of_sync(tmp_path):
+    """Found in review: a Bybit delta whose asks are malformed was half applied (bids changed), its
+    sequence number taken, and the book still shown as fine."""
+    addr = "wss://stream.bybit.com/v5/public/spot"
+
+    def ob(typ, u, b, a):
+        return json.dumps({"topic": "orderbook.50.BTCUSDT", "type": typ, "ts": int((T0 + u) * 1000),
+                           "data": {"s": "BTCUSDT", "b": b, "a": a, "u": u, "seq": u}, "cts": int((T0 + u) * 1000)})
+
+    recs = [rec("connect", 0, addr=addr),
+            rec("send", 0, addr=addr, data=json.dumps({"op": "subscribe", "args": ["orderbook.50.BTCUSDT"]})),
+            rec("recv", 1, data=ob("snapshot", 10, [["100", "1"], ["99", "2"]], [["101", "1"], ["102", "3"]])),
+            rec("recv", 2, data=ob("delta", 11, [["100", "0"], ["98", "5"]], [["101.5"]])),
+            rec("recv", 3, data=ob("delta", 12, [["97", "1"]], []))]
+    engine, snap = replay(write_records(tmp_path / "half.jsonl.gz", recs))
+    s = snap.stream("bybit:BTCUSDT:book")
+    assert s.book_state == "out_of_sync"
+    assert s.parse_errors == 1
+    assert any(e.kind == "out_of_sync" and "failed while being applied" in e.detail for e in snap.events)
+    assert snap.bad_records_total == 1

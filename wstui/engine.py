@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Callable
 
 from .core.snapshot import BadRecord, ConnView, Snapshot, StreamView
-from .core.stream import Event, Stream
+from .core.stream import BOOK_EMPTY, Event, Stream
 from .core.text import clean
 from .venues import venue_for
 from .venues.base import FetchCallback, Venue
@@ -221,7 +221,19 @@ class Engine:
         try:
             conn.venue.on_frame(data, ts)
         except Exception as exc:
-            conn.parse_error(f"{conn.venue.name} frame not understood: {_brief(exc)}: {str(data)[:120]}", ts)
+            self._frame_failed(conn, exc, data, ts)
+
+    def _frame_failed(self, conn: Conn, exc: Exception, data: str | bytes, ts: float) -> None:
+        """A frame the adapter could not handle: reported, and any book it had begun to change (the
+        streams that took data at this very instant) is marked out of sync: a half-applied frame must
+        not leave a wrong book looking fine."""
+        why = _brief(exc)
+        conn.parse_error(f"{conn.venue.name} frame not understood: {why}: {str(data)[:120]}", ts)
+        for st in conn.streams.values():
+            if st.book is not None and st.last_ts == ts and st.book_state is not BOOK_EMPTY:
+                st.parse_errors += 1
+                st.mark_out_of_sync(f"a frame failed while being applied ({clean(why, 120)})", ts)
+                conn.resubscribe(st, "a frame failed while being applied")
 
     def close(self, conn_id: str, ts: float, reason: str = "") -> None:
         conn = self.conns.get(conn_id)

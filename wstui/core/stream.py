@@ -8,7 +8,8 @@ Health states, by priority (the first that applies wins):
 ``ended``        the source ended (replay finished)
 ``down``         the connection carrying the stream is closed and not yet back
 ``stale``        no data for longer than ``stale_after`` (also when the first message never came)
-``out_of_sync``  the book is known to be wrong (gap, checksum mismatch) and not yet rebuilt
+``out_of_sync``  the book is known to be wrong (gap, checksum mismatch) and not yet rebuilt, or data
+                 has flowed for longer than ``stale_after`` without the snapshot a book starts from
 ``lagging``      exchange time is far behind receive time (median of recent latencies)
 ``live``         data is flowing
 ``connecting``   subscribed, no data yet, still within the threshold
@@ -324,6 +325,9 @@ class Stream:
             return STALE, f"no data for {silent:.1f} s (threshold {self.stale_after:g} s)"
         if self.book_state is BOOK_BAD:
             return OUT_OF_SYNC, self.out_of_sync_reason
+        if self.book_state is BOOK_EMPTY and self.book is not None and now - self.declared_ts > self.stale_after:
+            # data flows but no snapshot ever came: there is no book to trust
+            return OUT_OF_SYNC, f"no book snapshot {now - self.declared_ts:.1f} s after subscribing"
         lag = self.lagging()
         if lag is not None:
             return LAGGING, f"exchange time {lag:.2f} s behind (threshold {self.lag_after:g} s)"
@@ -346,6 +350,8 @@ class Stream:
                 self.emit("stale", reason, when)
             elif old is STALE and state not in (ENDED, DOWN):
                 self.emit("recovered", f"data again ({state})", when)
+            elif old is OUT_OF_SYNC and state in (LIVE, LAGGING):
+                self.emit("recovered", "book in sync again", when)
             elif state is LAGGING:
                 self.emit("lagging", reason, when)
             elif old is LAGGING and state is LIVE:

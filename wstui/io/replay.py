@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
+from math import isfinite
 from collections import defaultdict, deque
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -27,7 +29,8 @@ from .capture import RECORD_TYPES, CaptureError, iter_lines
 _loads = orjson.loads
 EPOCH_MIN = 1e9  # receive stamps below this are not wall-clock epoch seconds (2001-09-09)
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0, None)  # None = max
-YIELD_EVERY = 256  # records between yields to the event loop at max speed
+YIELD_EVERY = 256
+DISORDER_S = 1.0  # a record this much earlier than one before it means the file is not in time order  # records between yields to the event loop at max speed
 
 
 def url_key(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
@@ -85,6 +88,7 @@ class Replay:
         self._first_ts: float | None = None
         self._last_ts: float | None = None
         self._prescanned = False
+        self._disorder = 0
 
     # ---------------------------------------------------------------- controls (any thread)
     def pause(self) -> None:
@@ -121,9 +125,12 @@ class Replay:
 
     # ---------------------------------------------------------------- running
     def prescan(self) -> None:
-        """Index the ``http`` answers and find the capture's time span (one cheap pass)."""
-        first = None
-        last_line = None
+        """One cheap pass: index the ``http`` answers, find the capture's time span, and whether its
+        records are in time order (a file may hold one connection after another: Bybit's spot records
+        follow all of its linear ones)."""
+        first = last = running = None
+        mono_first = mono_last = None
+        disorder = 0
         for _n, line, _err in iter_lines(self.path):
             if line is None:
                 continue
@@ -135,26 +142,27 @@ class Replay:
                 if isinstance(rec, dict) and rec.get("t") == "http" and "url" in rec and "data" in rec:
                     self.http.add(str(rec["url"]), str(rec["data"]))
                     continue
-            if first is None:
-                ts = _ts_of(line)
-                if ts is not None and ts >= EPOCH_MIN:
-                    first = ts
-                    first_line = line
-            last_line = line
+            ts = _stamp(line)
+            if ts is None:
+                continue
+            if ts < EPOCH_MIN:  # a monotonic clock (see _play): its span counts from the first such stamp
+                if mono_first is None:
+                    mono_first = ts
+                mono_last = ts
+                continue
+            if first is None or ts < first:
+                first = ts
+            if last is None or ts > last:
+                last = ts
+            if running is None or ts > running:
+                running = ts
+            elif ts < running - DISORDER_S:
+                disorder += 1
+        if first is not None and mono_first is not None:
+            last = max(last, first + (mono_last - mono_first))
         self._first_ts = first
-        if first is not None and last_line is not None:
-            last = _ts_of(last_line)
-            if last is not None and last < EPOCH_MIN:
-                # monotonic stamps: the span since the first monotonic stamp, from the first wall stamp
-                mono0 = None
-                for _n, line, _err in iter_lines(self.path):
-                    if line is not None and line is not first_line:
-                        t = _ts_of(line)
-                        if t is not None and t < EPOCH_MIN:
-                            mono0 = t
-                            break
-                last = first + (last - mono0) if mono0 is not None else None
-            self._last_ts = last
+        self._last_ts = last
+        self._disorder = disorder if mono_first is None else 0
         self._prescanned = True
 
     async def run(self, engine) -> None:
@@ -191,6 +199,10 @@ class Replay:
     async def _play(self, engine, offset: float) -> float | None:
         """One pass over the file.  Returns the pass's span in capture seconds (None if empty)."""
         fname = str(self.path)
+        if self._disorder and self.loop_no <= 1 and not any("time order" in n for n in engine.notes):
+            engine.notes.append(
+                f"{self.path.name}: {self._disorder} records are earlier than a record before them in the "
+                f"file (connections written one after another); replayed in time order")
         clock_shift = 0.0  # added to monotonic stamps to rebase them (see module doc)
         last_wall: float | None = None
         first_ts: float | None = None
@@ -200,7 +212,7 @@ class Replay:
         count = 0
         frame = engine.frame
         bad = engine.bad
-        for line_no, line, err in iter_lines(self.path):
+        for line_no, line, err in (self._time_ordered() if self._disorder else iter_lines(self.path)):
             if line is None:
                 bad(err or "unreadable", line_no, fname)
                 continue
@@ -215,14 +227,33 @@ class Replay:
                 continue
             if t == "http" or t == "header":
                 continue
-            if t not in RECORD_TYPES:
+            if type(t) is not str or t not in RECORD_TYPES:
                 bad(f"unknown record type {clean(t, 40)!r}", line_no, fname)
                 continue
-            try:
-                ts = float(rec["ts"])
-                conn = rec["conn"]
-            except (KeyError, TypeError, ValueError):
-                bad(f"{clean(t, 20)} record without a valid 'ts' and 'conn'", line_no, fname)
+            ts = rec.get("ts")
+            conn = rec.get("conn")
+            if type(ts) is not float:
+                try:
+                    ts = float(ts)  # ints, and numbers written as text
+                except (TypeError, ValueError):
+                    ts = None
+            if ts is None or not isfinite(ts) or type(conn) is not str:
+                bad(f"{t} record without a valid 'ts' (a finite number) and 'conn' (a string)", line_no, fname)
+                continue
+            data = rec.get("data")
+            if t == "recv":
+                if type(data) is not str:
+                    data = self._binary(rec, data)
+                    if type(data) is str:  # an error message
+                        bad(data, line_no, fname)
+                        continue
+            elif t == "connect":
+                addr = rec.get("addr", "")
+                if type(addr) is not str:
+                    bad("connect record whose 'addr' is not a string", line_no, fname)
+                    continue
+            elif t == "send" and type(data) is not str:
+                bad("send record whose 'data' is not text", line_no, fname)
                 continue
             # clock: rebase monotonic stamps, shift by loop offset
             if ts < EPOCH_MIN:
@@ -251,30 +282,46 @@ class Replay:
                 return None
             self.position = ts
             if t == "recv":
-                data = rec.get("data")
-                if data is None:
-                    b64 = rec.get("b64")
-                    if b64 is None:
-                        bad("recv record with neither 'data' nor 'b64'", line_no, fname)
-                        continue
-                    try:
-                        data = base64.b64decode(b64)
-                    except (ValueError, TypeError) as exc:
-                        bad(f"recv record with bad base64: {exc}", line_no, fname)
-                        continue
                 frame(conn, data, ts)
             elif t == "connect":
-                engine.open(conn, str(rec.get("addr", "")), ts)
+                engine.open(conn, addr, ts)
             elif t == "send":
-                data = rec.get("data")
-                if isinstance(data, str):
-                    engine.sent(conn, data, ts, rec.get("addr"))
+                addr = rec.get("addr")
+                engine.sent(conn, data, ts, addr if type(addr) is str else None)
             else:  # disconnect / close
-                engine.close(conn, ts, str(rec.get("reason", "closed in capture")))
+                engine.close(conn, ts, clean(rec.get("reason", "closed in capture"), 200))
         engine.line = None
         if first_ts is None:
             return None
         return engine.now - first_ts
+
+    def _time_ordered(self):
+        """The file's lines sorted by receive time (stable: ties and lines without a time keep their
+        place after the line before them).  Holds the file in memory; only for captures out of order."""
+        items = []
+        last = 0.0
+        for n, line, err in iter_lines(self.path):
+            ts = _stamp(line) if line is not None else None
+            if ts is None or not isfinite(ts):
+                ts = last
+            last = ts
+            items.append((ts, n, line, err))
+        items.sort(key=lambda x: (x[0], x[1]))
+        for _ts, n, line, err in items:
+            yield n, line, err
+
+    @staticmethod
+    def _binary(rec: dict, data: object) -> bytes | str:
+        """The payload of a recv record that has no text ``data``: its ``b64`` bytes, or an error text."""
+        if data is not None:
+            return "recv record whose 'data' is not text"
+        b64 = rec.get("b64")
+        if type(b64) is not str:
+            return "recv record with neither text 'data' nor 'b64'"
+        try:
+            return base64.b64decode(b64, validate=True)
+        except ValueError as exc:
+            return f"recv record with bad base64: {exc}"
 
     async def _hold(self, engine) -> bool:
         """Wait while paused; False when the pass must end (restart/stop)."""
@@ -320,12 +367,19 @@ class Replay:
             self.position = pos
 
 
-def _ts_of(line: bytes) -> float | None:
-    try:
-        ts = _loads(line).get("ts")
-    except Exception:
+_TS = re.compile(rb'"ts":\s*(-?[0-9][0-9.eE+-]*)')
+
+
+def _stamp(line: bytes) -> float | None:
+    """The record's ``ts`` read without decoding the line (a ``"ts":`` inside the escaped frame text
+    cannot match: its quotes are backslashed)."""
+    m = _TS.search(line)
+    if m is None:
         return None
-    return float(ts) if isinstance(ts, (int, float)) else None
+    try:
+        return float(m.group(1))
+    except ValueError:
+        return None
 
 
 def check_readable(path: str | Path) -> None:

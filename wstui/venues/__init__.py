@@ -6,9 +6,7 @@ add it to ``VENUES`` below.  The first adapter whose ``matches(host, path)`` is 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from .base import Venue
+from .base import Venue, split_addr
 from .binance import BinanceFutures, BinanceSpot
 from .bitfinex import BitfinexV2
 from .bitstamp import BitstampV2
@@ -40,9 +38,7 @@ VENUES: list[type[Venue]] = [
 
 def venue_for(addr: str) -> type[Venue]:
     """The adapter class for a connection address; :class:`Generic` when no venue claims it."""
-    parts = urlsplit(addr)
-    host = (parts.hostname or "").lower()
-    path = parts.path or "/"
+    host, path = split_addr(addr)
     for v in VENUES:
         if v.matches(host, path):
             return v

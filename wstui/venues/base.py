@@ -17,6 +17,7 @@ Adding a venue: one module defining a subclass, plus one line in ``registry.py``
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 from typing import Callable, ClassVar, Protocol, Sequence
 
 from ..core.stream import Stream
@@ -124,6 +125,15 @@ class Venue:
         """Text frames that make the venue send ``stream`` afresh (a new book snapshot), e.g.
         unsubscribe then subscribe; None: the live transport reconnects instead."""
         return None
+
+
+def split_addr(addr: str) -> tuple[str, str]:
+    """(host, path) of a connection address; ("", "/") for one that is not a URL at all."""
+    try:
+        parts = urlsplit(addr)
+        return (parts.hostname or "").lower(), parts.path or "/"
+    except (ValueError, TypeError, AttributeError):
+        return "", "/"
 
 
 _ISO_CACHE: dict[str, float] = {}

@@ -22,18 +22,18 @@ import orjson
 from ..core.book import Book
 from ..core.stream import Stream
 from .base import Venue
+from .checks import SnapshotWait
 
 _loads = orjson.loads
 
 
-class _Sync:
+class _Sync(SnapshotWait):
     """Bridging state of one symbol's book."""
 
-    __slots__ = ("buffer", "requested", "last_id", "prev_u", "snapshots")
+    __slots__ = ("last_id", "prev_u", "snapshots")
 
     def __init__(self) -> None:
-        self.buffer: list[dict] = []
-        self.requested = False
+        super().__init__()
         self.last_id: int | None = None  # lastUpdateId of the snapshot in use
         self.prev_u: int | None = None  # u of the last event applied (None: none since the snapshot)
         self.snapshots = 0
@@ -154,7 +154,7 @@ class BinanceSpot(Venue):
             sy = self.sync[sym] = _Sync()
         if sy.last_id is None:
             sy.buffer.append(ev)
-            if not sy.requested:
+            if sy.due(ts):
                 self._request(sym, st, sy)
             return
         self._bridge(st, sy, ev, ts)
@@ -204,9 +204,10 @@ class BinanceSpot(Venue):
         st.gap(why, ts)
         sy.last_id = None
         sy.prev_u = None
-        sy.buffer = [ev]
-        sy.requested = False
-        self._request(ev["s"], st, sy)
+        sy.buffer.clear()
+        sy.buffer.append(ev)
+        if sy.due(ts):
+            self._request(ev["s"], st, sy)
 
     def snapshot_url(self, sym: str) -> str:
         return f"{self.rest}?symbol={sym}&limit=1000"
@@ -218,7 +219,7 @@ class BinanceSpot(Venue):
     def _on_snapshot(self, sym: str, st: Stream, body: str | None, err: str | None, ts: float) -> None:
         sy = self.sync[sym]
         if body is None:
-            sy.requested = False
+            sy.failed(ts, self.ctx.live)
             st.mark_out_of_sync(f"no REST snapshot: {err}", ts)
             st.emit("snapshot_failed", err or "unknown error", ts)
             return
@@ -228,7 +229,7 @@ class BinanceSpot(Venue):
             bids = snap["bids"]
             asks = snap["asks"]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            sy.requested = False
+            sy.failed(ts, self.ctx.live)
             self.ctx.parse_error(f"bad REST snapshot for {sym}: {exc}", ts, st)
             st.mark_out_of_sync("bad REST snapshot", ts)
             return
@@ -237,8 +238,8 @@ class BinanceSpot(Venue):
         sy.last_id = last
         sy.prev_u = None
         sy.snapshots += 1
-        buffered, sy.buffer = sy.buffer, []
-        sy.requested = False
+        buffered = sy.take()
+        sy.answered()
         for i, ev in enumerate(buffered):
             if not self._bridge(st, sy, ev, ts):
                 # the snapshot does not fit: _gap asked for another; keep what is still buffered

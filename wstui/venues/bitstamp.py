@@ -25,6 +25,7 @@ import orjson
 
 from ..core.stream import BOOK_OK, Stream
 from .base import Venue
+from .checks import SnapshotWait
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -32,14 +33,13 @@ _dumps = orjson.dumps
 REST = "https://www.bitstamp.net/api/v2/order_book/"
 
 
-class _Sync:
+class _Sync(SnapshotWait):
     """Alignment state of one pair's book."""
 
-    __slots__ = ("buffer", "requested", "snap_mt", "dropped", "applied", "snapshots")
+    __slots__ = ("snap_mt", "dropped", "applied", "snapshots")
 
     def __init__(self) -> None:
-        self.buffer: list[dict] = []
-        self.requested = False
+        super().__init__()
         self.snap_mt: int | None = None  # microtimestamp of the snapshot in use
         self.dropped = 0  # diffs at or before the snapshot: already in it
         self.applied = 0
@@ -127,7 +127,7 @@ class BitstampV2(Venue):
             st = self._stream_for(ch) if isinstance(ch, str) else None
             if st is not None and st.channel == "book":
                 sy = self.sync[st.symbol]
-                if not sy.requested and sy.snap_mt is None:
+                if sy.snap_mt is None and sy.due(ts):
                     self._request(st, sy)  # the diff stream runs from now: a snapshot from now on bridges
         elif ev == "bts:heartbeat" or ev == "bts:request_reconnect":
             self.ctx.heartbeat(ts)
@@ -148,7 +148,7 @@ class BitstampV2(Venue):
         sy = self.sync[st.symbol]
         if sy.snap_mt is None:
             sy.buffer.append(d)
-            if not sy.requested:
+            if sy.due(ts):
                 self._request(st, sy)
             return
         self._apply(st, sy, d, mt, ts)
@@ -171,8 +171,7 @@ class BitstampV2(Venue):
 
     def _on_snapshot(self, st: Stream, sy: _Sync, body: str | None, err: str | None, ts: float) -> None:
         if body is None:
-            # live: the next diff asks again; replay: the capture holds no answer, asking again cannot help
-            sy.requested = not self.ctx.live
+            sy.failed(ts, self.ctx.live)
             st.mark_out_of_sync(f"no REST snapshot: {err}", ts)
             st.emit("snapshot_failed", err or "unknown error", ts)
             return
@@ -183,13 +182,14 @@ class BitstampV2(Venue):
             asks = snap["asks"]
             st.book.load(bids, asks)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            sy.requested = not self.ctx.live
+            sy.failed(ts, self.ctx.live)
             self.ctx.parse_error(f"bad REST snapshot for {st.symbol}: {exc!r}", ts, st)
             st.mark_out_of_sync("bad REST snapshot", ts)
             return
         sy.snap_mt = mt
         sy.snapshots += 1
-        buffered, sy.buffer = sy.buffer, []
+        buffered = sy.take()
+        sy.answered()
         for d in buffered:
             self._apply(st, sy, d, int(d["microtimestamp"]), ts)
         st.book_rebuilt(ts, "REST snapshot")

@@ -1,10 +1,54 @@
-"""Small pieces the Coinbase, OKX, Bybit and Kraken v1 adapters share: what a sequence gap or a checksum outcome does to a book, and reading what the client sent."""
+"""Small pieces venue adapters share: waiting for a REST snapshot, what a sequence gap or a checksum outcome does to a book, and reading what the client sent."""
 
 from __future__ import annotations
+
+from collections import deque
 
 import orjson
 
 from ..core.stream import BOOK_BAD, Stream
+
+
+SNAPSHOT_BUFFER = 5000  # diffs kept while a REST snapshot is awaited (a snapshot needs only later ones)
+RETRY_MAX_S = 30.0
+
+
+class SnapshotWait:
+    """Diffs waiting for a REST snapshot, and when to ask for one.
+
+    The buffer is bounded: when a snapshot is long in coming the oldest diffs go (the snapshot that
+    comes will be newer than them; if it is not, the bridging rule says so).  A failed request is
+    retried live with a doubling delay (1 s .. 30 s), never at every diff; in replay it is not retried
+    at all: the capture holds no further answer."""
+
+    __slots__ = ("buffer", "requested", "retry_at", "failures")
+
+    def __init__(self) -> None:
+        self.buffer: deque = deque(maxlen=SNAPSHOT_BUFFER)
+        self.requested = False
+        self.retry_at = 0.0
+        self.failures = 0
+
+    def due(self, ts: float) -> bool:
+        """Time to ask (again)?"""
+        return not self.requested and ts >= self.retry_at
+
+    def failed(self, ts: float, live: bool) -> None:
+        self.failures += 1
+        if live:
+            self.requested = False
+            self.retry_at = ts + min(RETRY_MAX_S, 2.0 ** (self.failures - 1))
+
+    def answered(self) -> None:
+        self.requested = False
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def take(self) -> list:
+        """The buffered diffs, oldest first; the buffer is left empty."""
+        out = list(self.buffer)
+        self.buffer.clear()
+        return out
 
 
 def book_gap(ctx, st: Stream, detail: str, ts: float) -> None:

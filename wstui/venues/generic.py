@@ -7,10 +7,9 @@ The latest frames are kept (truncated) so a view can show what the feed says.
 from __future__ import annotations
 
 from collections import deque
-from urllib.parse import urlsplit
-
 from ..core.stream import Stream
-from .base import Venue
+from ..core.text import clean
+from .base import Venue, split_addr
 
 FRAME_KEEP = 50
 FRAME_CHARS = 2000
@@ -21,9 +20,9 @@ class Generic(Venue):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        parts = urlsplit(ctx.addr)
-        self.venue = parts.hostname or "unknown"
-        self.symbol = parts.path or "/"
+        host, path = split_addr(ctx.addr)
+        self.venue = clean(host or ctx.addr or "unknown", 60)
+        self.symbol = clean(path, 80)
         self.frames: deque[tuple[float, str]] = deque(maxlen=FRAME_KEEP)
         self._stream: Stream | None = None
 
