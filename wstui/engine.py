@@ -63,7 +63,12 @@ class Conn:
         self.heartbeats += 1
 
     def fetch(self, url: str, callback: FetchCallback) -> None:
-        self.engine.fetch(self, url, callback)
+        def answer(body: str | None, err: str | None, ts: float) -> None:
+            # an answer for a connection since replaced must not load into the new one's books
+            if self.engine.conns.get(self.conn_id) is self:
+                callback(body, err, ts)
+
+        self.engine.fetch(self, url, answer)
 
     def resubscribe(self, stream: Stream, reason: str) -> None:
         if self.transport is not None:
