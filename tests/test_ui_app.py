@@ -364,3 +364,23 @@ async def test_r_after_the_end_plays_the_capture_again():
         book = again.stream(app.selected)
         assert (ask[0], bid[0]) == (book.asks[0][0], book.bids[0][0])
         await pilot.press("q")
+
+
+async def test_any_websocket_shows_its_latest_frames_escaped(tmp_path):
+    """A feed no venue adapter knows has no book and no trades: the tape panel shows its latest frames,
+    newest first, with markup and control characters neutralised and large frames cut."""
+    t0 = 1785641750.0
+    recs = [{"t": "connect", "conn": "A.ws.1", "ts": t0, "addr": "wss://feed.example.test/quotes"}]
+    recs += [{"t": "recv", "conn": "A.ws.1", "ts": t0 + i, "data": f'{{"n":{i}}}'} for i in range(1, 4)]
+    recs.append({"t": "recv", "conn": "A.ws.1", "ts": t0 + 4, "data": "[bold red]x[/] \x1b[2J" + "y" * 5000})
+    path = write_records(tmp_path / "acme.jsonl.gz", recs)
+    app = make_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        await pilot.pause(0.1)
+        rows = app.query_one(TapeView).rows_text
+        assert rows[0].startswith(" FRAMES feed.example.test/quotes")
+        assert "[bold red]x[/]" in rows[2] and "\x1b" not in rows[2]  # shown as text, never as markup
+        assert rows[3].split()[-1] == '{"n":3}' and rows[5].split()[-1] == '{"n":1}'
+    (s,) = (await headless(path)).streams
+    assert s.frames[0][1].endswith("(5,019 chars)") and len(s.frames[0][1]) < 2100

@@ -28,6 +28,7 @@ from .venues import venue_for
 from .venues.base import FetchCallback, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
+FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
 
 
 class Conn:
@@ -52,8 +53,9 @@ class Conn:
 
     # ---- ConnContext -----------------------------------------------------------------------
     def stream(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False,
-               venue: str | None = None) -> Stream:
-        st = self.engine.get_stream(venue or self.venue.name, symbol, channel, book=book, tape=tape)
+               venue: str | None = None, frames: bool = False) -> Stream:
+        st = self.engine.get_stream(venue or self.venue.name, symbol, channel, book=book, tape=tape,
+                                    frames=frames)
         if st.key not in self.streams:
             self.streams[st.key] = st
             self.engine.attach(st)
@@ -156,13 +158,14 @@ class Engine:
         return self.stale_after
 
     def get_stream(self, venue: str, symbol: str, channel: str, *, book: bool = False,
-                   tape: bool = False) -> Stream:
+                   tape: bool = False, frames: bool = False) -> Stream:
         k = (venue, symbol, channel)
         st = self.streams.get(k)
         if st is None:
             key = f"{venue}:{symbol}:{channel}"
             st = Stream(venue, symbol, channel, book=book, tape=tape, stale_after=self.stale_for(key),
-                        lag_after=self.lag_after, sink=self.event, now=self.now, tape_len=max(50, self.tape_depth))
+                        lag_after=self.lag_after, sink=self.event, now=self.now, tape_len=max(50, self.tape_depth),
+                        frames=FRAMES_KEPT if frames else 0)
             st.exch_offset = self.exch_offset
             self.streams[k] = st
         return st
@@ -330,6 +333,7 @@ class Engine:
             has_book=book is not None, book_state=st.book_state, bids=bids, asks=asks, book_levels=levels,
             book_updates=updates, has_tape=tape is not None, trades=trades, trades_total=st.trades_total,
             stale_after=st.stale_after, version=st.version,
+            frames=tuple(reversed(st.frames)) if st.frames else (), has_frames=st.frames is not None,
         )
 
     def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int = 500) -> Snapshot:

@@ -44,6 +44,8 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
             "bids": [[p, q] for p, q, _ in s.bids[:levels]],
             "asks": [[p, q] for p, q, _ in s.asks[:levels]],
         }
+    if s.has_frames:
+        d["last_frames"] = [{"ts": _r(ts, 6), "text": text[:500]} for ts, text in s.frames[:5]]
     if s.has_tape:
         d["trades"] = s.trades_total
         d["last_trades"] = [

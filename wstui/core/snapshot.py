@@ -48,6 +48,8 @@ class StreamView:
     trades: tuple[Trade, ...]  # newest first
     trades_total: int
     stale_after: float
+    frames: tuple[tuple[float, str], ...]  # latest frames, newest first (generic feeds)
+    has_frames: bool
     version: int
 
 

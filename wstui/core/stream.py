@@ -71,7 +71,7 @@ class Stream:
     """Stats and health for one (venue, symbol, channel)."""
 
     __slots__ = (
-        "venue", "symbol", "channel", "key", "book", "tape", "trades_total",
+        "venue", "symbol", "channel", "key", "book", "tape", "trades_total", "frames",
         "messages", "bytes", "first_ts", "last_ts", "declared_ts", "last_size",
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
@@ -92,6 +92,7 @@ class Stream:
         sink: EventSink = _null_sink,
         now: float = 0.0,
         tape_len: int = 500,
+        frames: int = 0,
     ) -> None:
         self.venue = venue
         self.symbol = symbol
@@ -100,6 +101,8 @@ class Stream:
         self.book: Book | None = Book() if book else None
         self.tape: deque[Trade] | None = deque(maxlen=tape_len) if tape else None
         self.trades_total = 0
+        # the latest frames as text (already cleaned and cut), for feeds with no book or tape to show
+        self.frames: deque[tuple[float, str]] | None = deque(maxlen=frames) if frames else None
         self.messages = 0
         self.bytes = 0
         self.last_size = 0
@@ -242,6 +245,11 @@ class Stream:
         self.trades_total += 1
         if self.tape is not None:
             self.tape.append(Trade(ts, exch_ts, side, price, size, float(size)))
+
+    def frame_text(self, ts: float, text: str) -> None:
+        """Keep ``text`` (cleaned and cut by the caller) as one of the latest frames."""
+        if self.frames is not None:
+            self.frames.append((ts, text))
 
     # ------------------------------------------------------------------ connection
     def connection_up(self, ts: float, reconnect: bool) -> None:

@@ -61,7 +61,7 @@ def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, Strea
     if sel is None:
         return None, "select a stream in the table below", None, "select a stream"
     book = sel if sel.has_book else None
-    tape = sel if sel.has_tape else None
+    tape = sel if sel.has_tape or sel.has_frames else None  # a feed with no trades shows its frames
     for s in snap.streams:
         if s.venue == sel.venue and s.symbol == sel.symbol:
             if book is None and s.has_book:

@@ -34,7 +34,7 @@ class ConnContext(Protocol):
     live: bool
 
     def stream(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False,
-               venue: str | None = None) -> Stream:
+               venue: str | None = None, frames: bool = False) -> Stream:
         """Get (or declare) the stream (this venue, symbol, channel) carried by this connection."""
         ...
 

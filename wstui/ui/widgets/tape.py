@@ -46,6 +46,8 @@ class TapeView(LinesWidget):
         if v is None:
             return note_rows(" TRADES", self.note, width, "tape--title-dim", "tape--note")
         label, cond, _trusted = book_status(v) if v.has_book else health_status(v)
+        if v.has_frames and not v.has_tape:
+            return self._frames(v, width, height, label, cond)
         right = f"{v.trades_total:,} · {label} "
         rows: list[Row] = [title_row(f" TRADES {clean(v.symbol, 24)}", right, width, f"tape--title-{cond}")]
         trades = v.trades[: max(0, height - 2)]
@@ -71,4 +73,17 @@ class TapeView(LinesWidget):
             ))
         if not v.trades:
             rows.append(((" no trades yet", "tape--note"),))
+        return rows
+
+    def _frames(self, v: StreamView, width: int, height: int, label: str, cond: str) -> list[Row]:
+        """The latest frames of a feed with no trades (any WebSocket): newest first, one line each."""
+        right = f"{v.messages:,} · {label} "
+        rows: list[Row] = [title_row(f" FRAMES {clean(v.venue, 30)}{clean(v.symbol, 30)}", right, width,
+                                     f"tape--title-{cond}")]
+        rows.append(((f" {'time (UTC)':<12} frame", "tape--head"),))
+        room = max(1, width - 15)
+        for ts, text in v.frames[: max(0, height - 2)]:
+            rows.append(((" ", ""), (fmt.clock(ts), ""), (" ", ""), (fmt.fit(clean(text), room), "tape--none")))
+        if not v.frames:
+            rows.append(((" no frames yet", "tape--note"),))
         return rows
