@@ -3,9 +3,10 @@
 Each side is a plain Python list of float keys kept sorted with ``bisect`` plus a dict from key to the
 level.  Keys are arranged so that the *best* level of either side sits at the end of its list
 (bids: key = price, asks: key = -price).  Most activity happens near the top of a book, so inserts and
-deletes there move little memory, and a top-N read is one slice.  For the book sizes exchanges send
-(10 to a few thousand levels) this measured faster than ``sortedcontainers.SortedDict`` (see
-``bench/book_ops.py``).
+deletes there move little memory, and a top-N read is one slice.  ``bench/book_ops.py`` measured it
+against ``sortedcontainers.SortedDict``: a remove-and-add near the top costs 0.16-0.5 us against
+0.5-0.8 us, a top-20 read 0.9 us against 2.1 us; only far down a 50,000-level book is it slower
+(3.7 us against 1.1 us per change, the memmove of a long list).
 
 A level is stored as ``(price_text, size_text, size_float)``: prices and sizes are shown and checksummed
 exactly as the exchange wrote them (Kraken's checksum needs trailing zeros a float would lose).
