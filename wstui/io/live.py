@@ -10,7 +10,9 @@
 - REST snapshots (``engine.fetcher``): fetched in a thread (urllib), staggered, one request per URL in
   flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.
 - Resubscribe (a book known wrong): the venue's unsubscribe/subscribe frames when it has them, else a
-  reconnect; if the book is not rebuilt within ``resync_timeout`` the connection is reconnected.
+  reconnect; at most one per ``RESUB_MIN_INTERVAL_S`` per stream (one asked sooner is sent when the
+  interval runs out, never dropped).  A book out of sync for longer than ``resync_timeout``, whatever the
+  reason, gets its connection reconnected (the wait doubles while reconnecting does not fix it, to 60 s).
 - Every failure (DNS, TLS, refused, HTTP status on the handshake, server close, ping timeout) becomes a
   clear reason on ``engine.close`` (streams ``down``) and an event; never a traceback.
 - ``backlog`` (published in the snapshot) is the number of frames received but not yet processed.
@@ -35,7 +37,7 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI)
 
-from ..core.stream import BOOK_OK, Event
+from ..core.stream import BOOK_BAD, BOOK_OK, Event
 from ..core.text import clean
 from ..venues import VENUES, venue_by_name
 from ..venues.base import Venue
@@ -134,8 +136,10 @@ class Feed:
     last_rx: float = 0.0
     close_reason: str | None = None
     last_error: str | None = None
-    resub_at: dict[str, float] = field(default_factory=dict)
-    resub_deadline: dict[str, float] = field(default_factory=dict)
+    resub_at: dict[str, float] = field(default_factory=dict)  # last resubscribe sent, per stream key
+    resub_later: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # throttled, sent when due
+    bad_since: dict[str, float] = field(default_factory=dict)  # book out of sync on this session since
+    bad_reconnects: dict[str, int] = field(default_factory=dict)  # reconnects for it since it was last ok
     wake: asyncio.Event | None = None
     task: asyncio.Task | None = None
 
@@ -532,7 +536,8 @@ class Live:
         conn, subs = self._open_in_engine(f, ts)
         f.ws = ws
         f.last_rx = ts
-        f.resub_deadline.clear()
+        self._cancel_resubs(f)
+        f.bad_since.clear()
         if rec is not None:
             rec.connect(cid, ts, f.venue_url or f.url, f.url)
         ka_task = None
@@ -639,38 +644,68 @@ class Live:
         if f is None or f.ws is None:
             return
         now = time.time()
-        last = f.resub_at.get(stream.key)
+        key = stream.key
+        last = f.resub_at.get(key)
         if last is not None and now - last < RESUB_MIN_INTERVAL_S:
+            # too soon after the last one: send it when the interval runs out (once), never drop it
+            if key not in f.resub_later and self._loop is not None:
+                f.resub_later[key] = self._loop.call_later(
+                    last + RESUB_MIN_INTERVAL_S - now, self._resubscribe_due, f, f.ws, conn, stream, reason)
             return
-        f.resub_at[stream.key] = now
+        f.resub_at[key] = now
         try:
             msgs = conn.venue.resubscribe_messages(stream)
         except Exception:
             msgs = None
         if not msgs:
-            self.engine.event(Event(now, stream.key, "resubscribe", f"reconnecting: {clean(reason, 160)}"))
-            self._reconnect(f, f"resubscribe {stream.key}: {reason}")
+            self.engine.event(Event(now, key, "resubscribe", f"reconnecting: {clean(reason, 160)}"))
+            self._reconnect(f, f"resubscribe {key}: {reason}")
             return
-        self.engine.event(Event(now, stream.key, "resubscribe", clean(reason, 160)))
+        self.engine.event(Event(now, key, "resubscribe", clean(reason, 160)))
         for text in msgs:
             self._send_text(f, f.ws, text, subscription=True)
-        f.resub_deadline[stream.key] = now + self._resync_timeout(stream)
 
-    def _resync_timeout(self, stream) -> float:
-        return self.resync_timeout if self.resync_timeout is not None else max(3.0, stream.stale_after)
+    def _resubscribe_due(self, f: Feed, ws, conn, stream, reason: str) -> None:
+        f.resub_later.pop(stream.key, None)
+        if f.ws is ws and stream.book_state is not BOOK_OK:  # a new session asks for its own snapshots
+            self.resubscribe(conn, stream, reason)
+
+    @staticmethod
+    def _cancel_resubs(f: Feed) -> None:
+        for h in f.resub_later.values():
+            h.cancel()
+        f.resub_later.clear()
+
+    def _resync_timeout(self, stream, tries: int = 0) -> float:
+        """How long a book may stay out of sync on one connection before it is reconnected: the resync
+        timeout, doubled for each reconnect that did not fix it (at most 60 s, at least the timeout)."""
+        base = self.resync_timeout if self.resync_timeout is not None else max(3.0, stream.stale_after)
+        return max(base, min(60.0, base * 2 ** min(tries, 8)))
 
     def _check_resyncs(self, now: float) -> None:
+        """Reconnect a feed one of whose books stays out of sync longer than the resync timeout, whatever
+        the reason (a resubscribe that was not answered, a snapshot that never came, a lost one)."""
         for f in self.feeds:
-            if not f.resub_deadline or f.ws is None:
+            conn = self.engine.conns.get(f.conn_id)
+            if f.ws is None or conn is None or f.close_reason is not None:
                 continue
-            for key, deadline in list(f.resub_deadline.items()):
-                conn = self.engine.conns.get(f.conn_id)
-                st = conn.streams.get(key) if conn is not None else None
-                if st is None or st.book_state is BOOK_OK:
-                    del f.resub_deadline[key]
-                elif now >= deadline:
-                    del f.resub_deadline[key]
-                    self._reconnect(f, f"resubscribing {key} did not rebuild its book; reconnecting")
+            for key, st in conn.streams.items():
+                if st.book is None:
+                    continue
+                if st.book_state is not BOOK_BAD:
+                    f.bad_since.pop(key, None)
+                    if st.book_state is BOOK_OK:
+                        f.bad_reconnects.pop(key, None)
+                    continue
+                since = f.bad_since.setdefault(key, now)
+                tries = f.bad_reconnects.get(key, 0)
+                wait = self._resync_timeout(st, tries)
+                if now - since < wait:
+                    continue
+                f.bad_reconnects[key] = tries + 1
+                self._reconnect(f, f"{key} still out of sync after {now - since:.1f} s "
+                                   f"({clean(st.out_of_sync_reason, 120)}): reconnecting")
+                break
 
     def _reconnect(self, f: Feed, reason: str) -> None:
         ws = f.ws
