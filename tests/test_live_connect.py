@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import subprocess
 import time
 
+import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from live_util import ENV, ROOT, Served, closed_port, no_traceback, run_live, wstui_cmd
+from live_util import ENV, ROOT, Served, closed_port, no_traceback, records, run_live, wstui_cmd
 from wstui.engine import Engine
 from wstui.io.live import Backoff, Live, build_feeds, override_url
 from wstui.runner import EngineThread, run_source
@@ -276,6 +278,9 @@ def test_engine_thread_runs_live_and_backlog_is_measured():
     ('streams = ["kraken:BTC/USD"]\nstale_afer = 2\n', "unknown key(s) stale_afer"),
     ('streams = ["kraken:BTC/USD"\n', "not valid TOML"),
     ('[stale]\n"kraken:*" = 0\n', "must be a positive number"),
+    ('streams = [{url = "ws://[::1"}]\n', "streams[0].url: 'ws://[::1' is not a ws:// or wss:// address"),
+    ('streams = ["ws://[::1"]\n', "'ws://[::1' is not a ws:// or wss:// address"),
+    ('streams = ["kraken:BTC/USD"]\n[endpoints]\nkraken = "ws://[::1"\n', "is not a ws:// or wss://"),
 ])
 def test_bad_config_is_a_clear_error_exit_2(tmp_path, text, expect):
     cfg = tmp_path / "feeds.toml"
@@ -325,9 +330,36 @@ binance-futures = "{srv.url()}"
     (["watch", "kraken:BTC/USD", "--endpoint", "krak=ws://127.0.0.1:1", "--headless"], "unknown venue 'krak'"),
     (["watch", "kraken:BTC/USD", "--endpoint", "kraken=http://127.0.0.1:1", "--headless"], "not a ws:// or wss://"),
     (["record", "kraken:BTC/USD", "-o", "/nonexistent-dir/x.jsonl.gz"], "cannot write"),
+    (["watch", "--headless", "ws://[::1"], "stream: 'ws://[::1' is not a ws:// or wss:// address"),
+    (["watch", "kraken:BTC/USD", "--endpoint", "kraken=ws://[::1", "--headless"], "is not a ws:// or wss://"),
+    (["watch", "ws://127.0.0.1:99999/x", "--headless"], "has a bad port"),
+    (["serve", "--port", "70000", "sample_feeds/kraken_v2_btcusd.jsonl.gz"], "port must be 0 to 65535, not '70000'"),
+    (["serve", "--sim", "--port", "-1"], "port must be 0 to 65535"),
 ])
 def test_bad_command_lines_are_clear_errors(args, expect):
     p = subprocess.run(wstui_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
     assert p.returncode == 2
     no_traceback(p.stderr)
     assert expect in p.stderr
+
+
+def test_serve_skips_bad_capture_lines_naming_file_and_line_and_serves_the_rest(tmp_path, real):
+    src = records(real("kraken_v2_btcusd.jsonl.gz"))[:400]
+    lines = [orjson.dumps(r).decode() for r in src]
+    recv = [i for i, r in enumerate(src) if r["t"] == "recv"]
+    bad_ts, not_json, no_conn = recv[-3:]  # the last frames: the book before them still verifies
+    lines[bad_ts] = lines[bad_ts].replace(f'"ts":{orjson.dumps(src[bad_ts]["ts"]).decode()}', '"ts":"soon"')
+    assert '"ts":"soon"' in lines[bad_ts]
+    lines[not_json] = "{this is not json"
+    lines[no_conn] = orjson.dumps({k: v for k, v in src[no_conn].items() if k != "conn"}).decode()
+    cap = tmp_path / "bad.jsonl"
+    cap.write_text("\n".join(lines) + "\n")
+    with Served(cap, "--speed", "max") as srv:
+        run = run_live(["kraken:BTC/USD"], {"kraken": srv.url("/v2")}, duration=2.0, resync_timeout=30)
+    text = srv.proc.stderr.read()
+    no_traceback(text)
+    for n, why in ((bad_ts, "valid 'ts'"), (not_json, "not JSON"), (no_conn, "'conn'")):
+        assert re.search(rf"bad record: {re.escape(str(cap))}:{n + 1}: .*{re.escape(why)}", text), text
+    assert "3 bad records skipped" in text
+    assert run.engine.conns["KRAKEN.ws.1"].messages == len(recv) - 3  # every good frame, once
+    assert run.stream("kraken:BTC/USD:book").checksum_ok > 300

@@ -73,7 +73,7 @@ def parse_stream(spec: str) -> tuple[type[Venue], str | None, str | None]:
     """``"kraken:BTC/USD"`` -> (KrakenV2, "BTC/USD", None); ``"ws://host/path"`` -> (Generic, None, url)."""
     s = spec.strip()
     if s.startswith(("ws://", "wss://")):
-        return Generic, None, s
+        return Generic, None, check_ws_url(s, "stream")
     venue, sep, symbol = s.partition(":")
     if not sep or not venue or not symbol.strip():
         raise SpecError(f"stream {spec!r} is not VENUE:SYMBOL (e.g. kraken:BTC/USD) or a ws:// address")
@@ -84,8 +84,11 @@ def parse_stream(spec: str) -> tuple[type[Venue], str | None, str | None]:
 
 
 def check_ws_url(url: str, what: str) -> str:
-    p = urlsplit(url)
-    if p.scheme not in ("ws", "wss") or not p.hostname:
+    try:
+        p = urlsplit(url)  # raises ValueError itself on a broken address ("ws://[::1")
+    except ValueError:
+        p = None
+    if p is None or p.scheme not in ("ws", "wss") or not p.hostname:
         raise SpecError(f"{what}: {url!r} is not a ws:// or wss:// address")
     try:
         p.port
@@ -167,7 +170,6 @@ def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None) -
     for spec in specs:
         cls, sym, url = parse_stream(spec)
         if url is not None:
-            check_ws_url(url, "stream")
             if url not in raw:
                 raw.append(url)
             continue
