@@ -16,7 +16,7 @@ import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from live_util import ENV, ROOT, Served, closed_port, no_traceback, records, run_live, wstui_cmd
+from live_util import ENV, ROOT, HangingRest, Served, closed_port, no_traceback, records, run_live, wstui_cmd
 from wstui.engine import Engine
 from wstui.io.live import Backoff, Live, build_feeds, override_url
 from wstui.runner import EngineThread, run_source
@@ -363,3 +363,52 @@ def test_serve_skips_bad_capture_lines_naming_file_and_line_and_serves_the_rest(
     assert "3 bad records skipped" in text
     assert run.engine.conns["KRAKEN.ws.1"].messages == len(recv) - 3  # every good frame, once
     assert run.stream("kraken:BTC/USD:book").checksum_ok > 300
+
+
+def test_a_rest_request_that_never_answers_does_not_delay_exit():
+    with HangingRest() as srv:
+        t0 = time.monotonic()
+        p = subprocess.run(wstui_cmd("watch", "binance-futures:btcusdt", "--endpoint", f"binance-futures={srv.url()}",
+                                     "--headless", "--json", "--duration", "2"),
+                           cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
+        took = time.monotonic() - t0
+        asked = srv.requests
+    assert p.returncode == 0, p.stderr
+    no_traceback(p.stderr)
+    assert asked == 1  # the snapshot was asked for, and is still unanswered
+    assert took < 4.5, f"exit took {took:.1f} s after a 2 s run"
+    out = json.loads(p.stdout)
+    book = [s for s in out["streams"] if s["key"] == "binance-futures:BTCUSDT:book"][0]
+    assert book["messages"] > 20  # diffs came over the WebSocket ...
+    assert book["book_state"] == "empty" and book["book_levels"] == [0, 0]  # ... but no snapshot to build on
+    assert any("REST" in n and "unanswered" in n for n in out["notes"]), out["notes"]
+
+
+def test_an_answer_arriving_after_the_loop_closed_is_dropped_quietly(monkeypatch):
+    import threading
+
+    from wstui.io import live
+
+    answered = threading.Event()
+    errors = []
+
+    def slow_get(url):
+        time.sleep(0.4)
+        answered.set()
+        return "{}"
+
+    monkeypatch.setattr(live, "http_get", slow_get)
+    monkeypatch.setattr(threading, "excepthook", lambda a: errors.append(a.exc_value))
+
+    async def main():
+        assert await live.get_in_thread("http://127.0.0.1:1/x") == "{}"  # the answer, when waited for
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(live.get_in_thread("http://127.0.0.1:1/x"), 0.05)
+
+    t0 = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - t0 < 0.4 + 0.3  # asyncio.run did not wait for the abandoned request
+    answered.clear()
+    assert answered.wait(2)  # the abandoned request finished after the loop closed ...
+    time.sleep(0.1)
+    assert errors == []  # ... and its late answer raised nothing

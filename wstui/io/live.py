@@ -7,8 +7,9 @@
 - Keep-alive: WebSocket pings (``ping_interval``/``ping_timeout``) find a dead TCP link in seconds; the
   venue's own ping (``Venue.keepalive()``) is sent too and an unanswered one closes the connection.
 - ``tick`` runs every ``TICK_S`` so a silent stream goes stale on time, whether or not frames arrive.
-- REST snapshots (``engine.fetcher``): fetched in a thread (urllib), staggered, one request per URL in
-  flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.
+- REST snapshots (``engine.fetcher``): fetched in a daemon thread (urllib), staggered, one request per URL
+  in flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.  Stopping
+  abandons requests still unanswered (noted in the summary) instead of waiting up to ``REST_TIMEOUT_S``.
 - Resubscribe (a book known wrong): the venue's unsubscribe/subscribe frames when it has them, else a
   reconnect; at most one per ``RESUB_MIN_INTERVAL_S`` per stream (one asked sooner is sent when the
   interval runs out, never dropped).  A book out of sync for longer than ``resync_timeout``, whatever the
@@ -26,6 +27,7 @@ import asyncio
 import random
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -287,6 +289,35 @@ def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
         raise RuntimeError(f"REST request to {host} failed: {clean(exc, 160)}") from None
 
 
+async def get_in_thread(url: str) -> str:
+    """:func:`http_get` in a daemon thread of its own.  Unlike ``asyncio.to_thread`` (whose worker
+    ``asyncio.run`` and the interpreter wait for at exit) a request that hangs never delays stopping:
+    cancelling the await abandons it, and an answer arriving after the loop closed is dropped."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future = loop.create_future()
+
+    def deliver(body: str | None, exc: BaseException | None) -> None:
+        if not fut.done():
+            if exc is None:
+                fut.set_result(body)
+            else:
+                fut.set_exception(exc)
+
+    def work() -> None:
+        body = exc = None
+        try:
+            body = http_get(url)
+        except Exception as e:
+            exc = e
+        try:
+            loop.call_soon_threadsafe(deliver, body, exc)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for this answer any more
+
+    threading.Thread(target=work, name="wstui-rest", daemon=True).start()
+    return await fut
+
+
 # ---------------------------------------------------------------------------------- the source
 class Live:
     """Live WebSocket feeds as a source for the engine (``run(engine)``, like :class:`Replay`)."""
@@ -329,7 +360,8 @@ class Live:
         self._inflight: dict[str, list] = {}
         self._rest_next = 0.0
         self._rest_fail: dict[str, tuple[int, float]] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # sends and closes (waited for, briefly, when stopping)
+        self._fetches: set[asyncio.Task] = set()  # REST requests (abandoned when stopping)
 
     # ---------------------------------------------------------------- controls (any thread)
     @property
@@ -443,7 +475,14 @@ class Live:
                 self.done = True
 
     async def _shutdown(self) -> None:
-        """Close every socket politely (bounded), then let the feed tasks finish."""
+        """Abandon REST requests still unanswered, close every socket politely (bounded), then let the
+        feed tasks finish."""
+        if self._inflight:
+            self.engine.notes.append(
+                f"live: {len(self._inflight)} REST request(s) still unanswered when stopping: "
+                + ", ".join(clean(u, 120) for u in list(self._inflight)[:3]))
+        for t in list(self._fetches):
+            t.cancel()
         for f in self.feeds:
             if f.wake is not None:
                 f.wake.set()
@@ -725,6 +764,8 @@ class Live:
         return urlunsplit((b.scheme, b.netloc, p.path, p.query, ""))
 
     def _fetch(self, conn, url: str, callback) -> None:
+        if self._stopping:
+            return  # no new requests once stopping (an answer could not be used)
         f = self._by_conn.get(conn.conn_id)
         real = self.rest_url(f, url)
         waiting = self._inflight.get(real)
@@ -732,7 +773,9 @@ class Live:
             waiting.append(callback)  # one request per URL in flight; every caller gets its answer
             return
         self._inflight[real] = [callback]
-        self._spawn(self._do_fetch(conn.conn_id, url, real))
+        t = asyncio.ensure_future(self._do_fetch(conn.conn_id, url, real))
+        self._fetches.add(t)
+        t.add_done_callback(self._fetches.discard)
 
     async def _do_fetch(self, conn_id: str, url: str, real: str) -> None:
         body = err = None
@@ -743,7 +786,7 @@ class Live:
             self._rest_next = start + self.rest_spacing
             if start > now:
                 await asyncio.sleep(start - now)
-            body = await asyncio.to_thread(http_get, real)
+            body = await get_in_thread(real)
             self._rest_fail.pop(real, None)
         except asyncio.CancelledError:
             err = "cancelled"
