@@ -412,3 +412,67 @@ def test_an_answer_arriving_after_the_loop_closed_is_dropped_quietly(monkeypatch
     assert answered.wait(2)  # the abandoned request finished after the loop closed ...
     time.sleep(0.1)
     assert errors == []  # ... and its late answer raised nothing
+
+
+def test_rest_fetcher_backs_off_a_failing_url_and_reports_each_failure_once():
+    # an adapter that asks again as soon as it hears of a failure (on its next diff, every 10 ms) gets one
+    # request per backoff step (0.5 s, 1 s, 2 s, ...), and one error per request
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = []
+
+    class Fail(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(time.monotonic())
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b'{"msg":"down"}')
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Fail)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    errors = []
+
+    class Eng:
+        notes: list = []
+
+        def defer(self, cb, body, err):
+            cb(body, err, time.time())
+
+    class C:
+        conn_id = "BINANCE_FUTURES.ws.1"
+
+    (feed,) = build_feeds(["binance-futures:btcusdt"], {"binance-futures": f"ws://127.0.0.1:{port}"})
+    src = Live([feed])
+    src.engine = Eng()
+
+    async def main():
+        src._loop = asyncio.get_running_loop()
+        asking = False
+
+        def on_answer(body, err, ts):
+            nonlocal asking
+            errors.append(err)
+            asking = False
+
+        t_end = time.monotonic() + 2.6
+        while time.monotonic() < t_end:
+            if not asking:
+                asking = True
+                src._fetch(C(), "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000", on_answer)
+            await asyncio.sleep(0.01)
+        for t in list(src._fetches):
+            t.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        httpd.shutdown()
+    assert len(hits) == 3, hits  # at 0, 0.5 and 1.5 s; the next would be at 3.5 s
+    gaps = [b - a for a, b in zip(hits, hits[1:])]
+    assert 0.45 <= gaps[0] <= 0.8 and 0.95 <= gaps[1] <= 1.4, gaps
+    assert len(errors) == 3 and all(e.startswith("HTTP 500") for e in errors), errors
