@@ -181,3 +181,13 @@ def test_a_book_out_of_sync_without_any_resubscribe_is_reconnected_after_the_res
     assert 1.4 <= down[0].ts - marked[0] <= 1.5 + 1.0
     assert st.reconnects == 1 and st.resyncs == 1
     assert_recovered(run, key, marked[0], checksums=True)
+
+
+def test_the_out_of_sync_wait_doubles_while_reconnecting_does_not_fix_the_book():
+    from types import SimpleNamespace
+
+    from wstui.io.live import Live
+
+    st = SimpleNamespace(stale_after=1.5)
+    assert [Live([], resync_timeout=2.0)._resync_timeout(st, n) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
+    assert Live([])._resync_timeout(st) == 3.0 and Live([])._resync_timeout(SimpleNamespace(stale_after=8)) == 8

@@ -362,6 +362,7 @@ class Live:
         self._rest_fail: dict[str, tuple[int, float]] = {}
         self._tasks: set[asyncio.Task] = set()  # sends and closes (waited for, briefly, when stopping)
         self._fetches: set[asyncio.Task] = set()  # REST requests (abandoned when stopping)
+        self._fetching: dict[str, int] = {}  # connection id -> its REST requests in flight
 
     # ---------------------------------------------------------------- controls (any thread)
     @property
@@ -725,7 +726,8 @@ class Live:
 
     def _check_resyncs(self, now: float) -> None:
         """Reconnect a feed one of whose books stays out of sync longer than the resync timeout, whatever
-        the reason (a resubscribe that was not answered, a snapshot that never came, a lost one)."""
+        the reason (a resubscribe that was not answered, a snapshot that never came, a lost one).  The
+        clock does not run while a REST request of the feed is in flight."""
         for f in self.feeds:
             conn = self.engine.conns.get(f.conn_id)
             if f.ws is None or conn is None or f.close_reason is not None:
@@ -737,6 +739,9 @@ class Live:
                     f.bad_since.pop(key, None)
                     if st.book_state is BOOK_OK:
                         f.bad_reconnects.pop(key, None)
+                    continue
+                if self._fetching.get(f.conn_id):
+                    f.bad_since[key] = now  # a REST snapshot is on its way: reconnecting would abandon it
                     continue
                 since = f.bad_since.setdefault(key, now)
                 tries = f.bad_reconnects.get(key, 0)
@@ -779,6 +784,7 @@ class Live:
 
     async def _do_fetch(self, conn_id: str, url: str, real: str) -> None:
         body = err = None
+        self._fetching[conn_id] = self._fetching.get(conn_id, 0) + 1
         try:
             now = time.time()
             fails, until = self._rest_fail.get(real, (0, 0.0))
@@ -796,6 +802,7 @@ class Live:
             fails, _ = self._rest_fail.get(real, (0, 0.0))
             self._rest_fail[real] = (fails + 1, time.time() + min(30.0, 0.5 * 2 ** fails))
         finally:
+            self._fetching[conn_id] -= 1
             cbs = self._inflight.pop(real, [])
             if body is not None and self.recorder is not None:
                 self.recorder.http(f"{conn_id.split('.ws.')[0]}.http.0", time.time(), url, body)
