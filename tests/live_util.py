@@ -191,3 +191,57 @@ def replay_json(path, *extra) -> dict:
 
 def book_of(summary: dict, key: str) -> dict:
     return [s for s in summary["streams"] if s["key"] == key][0]
+
+
+class HangingRest:
+    """The simulated market served in this process (a thread), except that every plain HTTP request (a
+    REST snapshot) is accepted and never answered: the WebSocket side works, REST hangs."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.requests = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10) or self.port is None:
+            pytest.fail("the hanging REST server did not start")
+
+    async def _main(self) -> None:
+        import io
+
+        from websockets.asyncio.server import serve
+
+        from wstui.io.server import FeedServer
+        from wstui.io.sim import Sim
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        srv = FeedServer(sim=Sim(rate=50, seed=3), out=io.StringIO())
+
+        async def never_answer(connection, request):
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                return None
+            self.requests += 1
+            await asyncio.sleep(60)  # the server's own handshake timeout ends it first
+
+        async with serve(srv.handler, "127.0.0.1", 0, process_request=never_answer, compression=None,
+                         open_timeout=30) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            srv.sim.start()
+            self._ready.set()
+            await self._stop.wait()
+            srv.sim.stop()
+            server.close(close_connections=True)
+
+    def url(self, path: str = "") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> "HangingRest":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)

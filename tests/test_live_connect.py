@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import subprocess
 import time
 
+import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from live_util import ENV, ROOT, Served, closed_port, no_traceback, run_live, wstui_cmd
+from live_util import ENV, ROOT, HangingRest, Served, closed_port, no_traceback, records, run_live, wstui_cmd
 from wstui.engine import Engine
 from wstui.io.live import Backoff, Live, build_feeds, override_url
 from wstui.runner import EngineThread, run_source
@@ -276,6 +278,9 @@ def test_engine_thread_runs_live_and_backlog_is_measured():
     ('streams = ["kraken:BTC/USD"]\nstale_afer = 2\n', "unknown key(s) stale_afer"),
     ('streams = ["kraken:BTC/USD"\n', "not valid TOML"),
     ('[stale]\n"kraken:*" = 0\n', "must be a positive number"),
+    ('streams = [{url = "ws://[::1"}]\n', "streams[0].url: 'ws://[::1' is not a ws:// or wss:// address"),
+    ('streams = ["ws://[::1"]\n', "'ws://[::1' is not a ws:// or wss:// address"),
+    ('streams = ["kraken:BTC/USD"]\n[endpoints]\nkraken = "ws://[::1"\n', "is not a ws:// or wss://"),
 ])
 def test_bad_config_is_a_clear_error_exit_2(tmp_path, text, expect):
     cfg = tmp_path / "feeds.toml"
@@ -325,9 +330,149 @@ binance-futures = "{srv.url()}"
     (["watch", "kraken:BTC/USD", "--endpoint", "krak=ws://127.0.0.1:1", "--headless"], "unknown venue 'krak'"),
     (["watch", "kraken:BTC/USD", "--endpoint", "kraken=http://127.0.0.1:1", "--headless"], "not a ws:// or wss://"),
     (["record", "kraken:BTC/USD", "-o", "/nonexistent-dir/x.jsonl.gz"], "cannot write"),
+    (["watch", "--headless", "ws://[::1"], "stream: 'ws://[::1' is not a ws:// or wss:// address"),
+    (["watch", "kraken:BTC/USD", "--endpoint", "kraken=ws://[::1", "--headless"], "is not a ws:// or wss://"),
+    (["watch", "ws://127.0.0.1:99999/x", "--headless"], "has a bad port"),
+    (["serve", "--port", "70000", "sample_feeds/kraken_v2_btcusd.jsonl.gz"], "port must be 0 to 65535, not '70000'"),
+    (["serve", "--sim", "--port", "-1"], "port must be 0 to 65535"),
 ])
 def test_bad_command_lines_are_clear_errors(args, expect):
     p = subprocess.run(wstui_cmd(*args), cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
     assert p.returncode == 2
     no_traceback(p.stderr)
     assert expect in p.stderr
+
+
+def test_serve_skips_bad_capture_lines_naming_file_and_line_and_serves_the_rest(tmp_path, real):
+    src = records(real("kraken_v2_btcusd.jsonl.gz"))[:400]
+    lines = [orjson.dumps(r).decode() for r in src]
+    recv = [i for i, r in enumerate(src) if r["t"] == "recv"]
+    bad_ts, not_json, no_conn = recv[-3:]  # the last frames: the book before them still verifies
+    lines[bad_ts] = lines[bad_ts].replace(f'"ts":{orjson.dumps(src[bad_ts]["ts"]).decode()}', '"ts":"soon"')
+    assert '"ts":"soon"' in lines[bad_ts]
+    lines[not_json] = "{this is not json"
+    lines[no_conn] = orjson.dumps({k: v for k, v in src[no_conn].items() if k != "conn"}).decode()
+    cap = tmp_path / "bad.jsonl"
+    cap.write_text("\n".join(lines) + "\n")
+    with Served(cap, "--speed", "max") as srv:
+        run = run_live(["kraken:BTC/USD"], {"kraken": srv.url("/v2")}, duration=2.0, resync_timeout=30)
+    text = srv.proc.stderr.read()
+    no_traceback(text)
+    for n, why in ((bad_ts, "valid 'ts'"), (not_json, "not JSON"), (no_conn, "'conn'")):
+        assert re.search(rf"bad record: {re.escape(str(cap))}:{n + 1}: .*{re.escape(why)}", text), text
+    assert "3 bad records skipped" in text
+    assert run.engine.conns["KRAKEN.ws.1"].messages == len(recv) - 3  # every good frame, once
+    assert run.stream("kraken:BTC/USD:book").checksum_ok > 300
+
+
+def test_a_rest_request_that_never_answers_does_not_delay_exit():
+    with HangingRest() as srv:
+        t0 = time.monotonic()
+        p = subprocess.run(wstui_cmd("watch", "binance-futures:btcusdt", "--endpoint", f"binance-futures={srv.url()}",
+                                     "--headless", "--json", "--duration", "2"),
+                           cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
+        took = time.monotonic() - t0
+        asked = srv.requests
+    assert p.returncode == 0, p.stderr
+    no_traceback(p.stderr)
+    assert asked == 1  # the snapshot was asked for, and is still unanswered
+    assert took < 4.5, f"exit took {took:.1f} s after a 2 s run"
+    out = json.loads(p.stdout)
+    book = [s for s in out["streams"] if s["key"] == "binance-futures:BTCUSDT:book"][0]
+    assert book["messages"] > 20  # diffs came over the WebSocket ...
+    assert book["book_state"] == "empty" and book["book_levels"] == [0, 0]  # ... but no snapshot to build on
+    assert any("REST" in n and "unanswered" in n for n in out["notes"]), out["notes"]
+
+
+def test_an_answer_arriving_after_the_loop_closed_is_dropped_quietly(monkeypatch):
+    import threading
+
+    from wstui.io import live
+
+    answered = threading.Event()
+    errors = []
+
+    def slow_get(url):
+        time.sleep(0.4)
+        answered.set()
+        return "{}"
+
+    monkeypatch.setattr(live, "http_get", slow_get)
+    monkeypatch.setattr(threading, "excepthook", lambda a: errors.append(a.exc_value))
+
+    async def main():
+        assert await live.get_in_thread("http://127.0.0.1:1/x") == "{}"  # the answer, when waited for
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(live.get_in_thread("http://127.0.0.1:1/x"), 0.05)
+
+    t0 = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - t0 < 0.4 + 0.3  # asyncio.run did not wait for the abandoned request
+    answered.clear()
+    assert answered.wait(2)  # the abandoned request finished after the loop closed ...
+    time.sleep(0.1)
+    assert errors == []  # ... and its late answer raised nothing
+
+
+def test_rest_fetcher_backs_off_a_failing_url_and_reports_each_failure_once():
+    # an adapter that asks again as soon as it hears of a failure (on its next diff, every 10 ms) gets one
+    # request per backoff step (0.5 s, 1 s, 2 s, ...), and one error per request
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = []
+
+    class Fail(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(time.monotonic())
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b'{"msg":"down"}')
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Fail)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    errors = []
+
+    class Eng:
+        notes: list = []
+
+        def defer(self, cb, body, err):
+            cb(body, err, time.time())
+
+    class C:
+        conn_id = "BINANCE_FUTURES.ws.1"
+
+    (feed,) = build_feeds(["binance-futures:btcusdt"], {"binance-futures": f"ws://127.0.0.1:{port}"})
+    src = Live([feed])
+    src.engine = Eng()
+
+    async def main():
+        src._loop = asyncio.get_running_loop()
+        asking = False
+
+        def on_answer(body, err, ts):
+            nonlocal asking
+            errors.append(err)
+            asking = False
+
+        t_end = time.monotonic() + 2.6
+        while time.monotonic() < t_end:
+            if not asking:
+                asking = True
+                src._fetch(C(), "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000", on_answer)
+            await asyncio.sleep(0.01)
+        for t in list(src._fetches):
+            t.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        httpd.shutdown()
+    assert len(hits) == 3, hits  # at 0, 0.5 and 1.5 s; the next would be at 3.5 s
+    gaps = [b - a for a, b in zip(hits, hits[1:])]
+    assert 0.45 <= gaps[0] <= 0.8 and 0.95 <= gaps[1] <= 1.4, gaps
+    assert len(errors) == 3 and all(e.startswith("HTTP 500") for e in errors), errors

@@ -132,3 +132,62 @@ def test_slow_trickle_is_lagging_then_recovers():
     assert rec, "never recovered from lagging"
     assert run.stream(key).reconnects == 0
     assert_recovered(run, key, t, checksums=True)
+
+
+def test_second_checksum_failure_within_the_resubscribe_interval_is_resubscribed_later():
+    # the second failure comes 1 s after the first, inside RESUB_MIN_INTERVAL_S: it must not be dropped
+    spec, name, path, key = KRAKEN
+    with Served("--sim", "--rate", 100, "--seed", 11, "--fault", "corrupt@1.5s", "--fault", "corrupt@2.5s") as srv:
+        run = run_live([spec], {name: srv.url(path)}, duration=6.5, stale_after=STALE, lag_after=LAG,
+                       overrides=QUIET_TRADES)
+    fired = srv.faults()
+    assert [f[0] for f in fired] == ["corrupt@1.5s", "corrupt@2.5s"], srv.lines
+    t1, t2 = fired[0][1], fired[1][1]
+    st = run.stream(key)
+    assert st.checksum_failed == 2
+    fails = [e for e in run.events("checksum_failed", key)]
+    assert len(fails) == 2 and fails[1].ts >= t2 - 0.05
+    resubs = run.events("resubscribe", key)
+    assert len(resubs) == 2, [(e.ts, e.detail) for e in resubs]
+    assert resubs[1].ts > fails[1].ts  # the throttled one was sent once the interval ran out
+    assert st.resyncs == 2 and st.reconnects == 0
+    assert_recovered(run, key, t2, checksums=True)
+    assert run.first_state(key, "live", t2 + 0.1) is not None
+
+
+def test_a_book_out_of_sync_without_any_resubscribe_is_reconnected_after_the_resync_timeout():
+    # whatever made the book wrong (here: marked directly, no resubscribe asked), it does not stay wrong
+    spec, name, path, key = KRAKEN
+    marked: list[float] = []
+
+    async def spoil(source, engine):
+        import asyncio
+        import time
+        while True:
+            await asyncio.sleep(0.05)
+            st = next((s for s in engine.streams.values() if s.key == key), None)
+            if st is not None and st.book_state == "ok" and st.checksum_ok > 20:
+                marked.append(time.time())
+                st.mark_out_of_sync("spoiled by the test", marked[0])
+                return
+
+    with Served("--sim", "--rate", 100, "--seed", 11) as srv:
+        run = run_live([spec], {name: srv.url(path)}, duration=5.0, stale_after=STALE, lag_after=LAG,
+                       overrides=QUIET_TRADES, during=spoil, resync_timeout=1.5)
+    assert marked
+    st = run.stream(key)
+    down = [e for e in run.events("disconnect", "KRAKEN.ws.1") if e.ts >= marked[0]]
+    assert down and "out of sync" in down[0].detail and "spoiled by the test" in down[0].detail
+    assert 1.4 <= down[0].ts - marked[0] <= 1.5 + 1.0
+    assert st.reconnects == 1 and st.resyncs == 1
+    assert_recovered(run, key, marked[0], checksums=True)
+
+
+def test_the_out_of_sync_wait_doubles_while_reconnecting_does_not_fix_the_book():
+    from types import SimpleNamespace
+
+    from wstui.io.live import Live
+
+    st = SimpleNamespace(stale_after=1.5)
+    assert [Live([], resync_timeout=2.0)._resync_timeout(st, n) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
+    assert Live([])._resync_timeout(st) == 3.0 and Live([])._resync_timeout(SimpleNamespace(stale_after=8)) == 8

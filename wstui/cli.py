@@ -53,6 +53,16 @@ def non_negative_int(text: str) -> int:
     return v
 
 
+def port_number(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, not {text!r}")
+    return v
+
+
 DEMO_CAPTURE = "binance_futures.jsonl.gz"
 
 
@@ -126,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rate", type=positive, default=20.0, help="--sim: book events per second per symbol (default 20)")
     sp.add_argument("--seed", type=int, default=None, help="--sim: random seed (a repeatable market)")
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sp.add_argument("--port", type=non_negative_int, default=8765, help="port (default 8765; 0 = any free port)")
+    sp.add_argument("--port", type=port_number, default=8765, help="port (default 8765; 0 = any free port)")
     sp.add_argument("--speed", type=parse_speed, default=1.0, help="capture pace: a factor such as 1, 10, or 'max'")
     sp.add_argument("--loop", action="store_true", help="start the capture over when it ends (else the "
                     "connection stays open, idle)")

@@ -7,10 +7,13 @@
 - Keep-alive: WebSocket pings (``ping_interval``/``ping_timeout``) find a dead TCP link in seconds; the
   venue's own ping (``Venue.keepalive()``) is sent too and an unanswered one closes the connection.
 - ``tick`` runs every ``TICK_S`` so a silent stream goes stale on time, whether or not frames arrive.
-- REST snapshots (``engine.fetcher``): fetched in a thread (urllib), staggered, one request per URL in
-  flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.
+- REST snapshots (``engine.fetcher``): fetched in a daemon thread (urllib), staggered, one request per URL
+  in flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.  Stopping
+  abandons requests still unanswered (noted in the summary) instead of waiting up to ``REST_TIMEOUT_S``.
 - Resubscribe (a book known wrong): the venue's unsubscribe/subscribe frames when it has them, else a
-  reconnect; if the book is not rebuilt within ``resync_timeout`` the connection is reconnected.
+  reconnect; at most one per ``RESUB_MIN_INTERVAL_S`` per stream (one asked sooner is sent when the
+  interval runs out, never dropped).  A book out of sync for longer than ``resync_timeout``, whatever the
+  reason, gets its connection reconnected (the wait doubles while reconnecting does not fix it, to 60 s).
 - Every failure (DNS, TLS, refused, HTTP status on the handshake, server close, ping timeout) becomes a
   clear reason on ``engine.close`` (streams ``down``) and an event; never a traceback.
 - ``backlog`` (published in the snapshot) is the number of frames received but not yet processed.
@@ -24,6 +27,7 @@ import asyncio
 import random
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,7 +39,7 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI)
 
-from ..core.stream import BOOK_OK, Event
+from ..core.stream import BOOK_BAD, BOOK_OK, Event
 from ..core.text import clean
 from ..venues import VENUES, venue_by_name
 from ..venues.base import Venue
@@ -71,7 +75,7 @@ def parse_stream(spec: str) -> tuple[type[Venue], str | None, str | None]:
     """``"kraken:BTC/USD"`` -> (KrakenV2, "BTC/USD", None); ``"ws://host/path"`` -> (Generic, None, url)."""
     s = spec.strip()
     if s.startswith(("ws://", "wss://")):
-        return Generic, None, s
+        return Generic, None, check_ws_url(s, "stream")
     venue, sep, symbol = s.partition(":")
     if not sep or not venue or not symbol.strip():
         raise SpecError(f"stream {spec!r} is not VENUE:SYMBOL (e.g. kraken:BTC/USD) or a ws:// address")
@@ -82,8 +86,11 @@ def parse_stream(spec: str) -> tuple[type[Venue], str | None, str | None]:
 
 
 def check_ws_url(url: str, what: str) -> str:
-    p = urlsplit(url)
-    if p.scheme not in ("ws", "wss") or not p.hostname:
+    try:
+        p = urlsplit(url)  # raises ValueError itself on a broken address ("ws://[::1")
+    except ValueError:
+        p = None
+    if p is None or p.scheme not in ("ws", "wss") or not p.hostname:
         raise SpecError(f"{what}: {url!r} is not a ws:// or wss:// address")
     try:
         p.port
@@ -134,8 +141,10 @@ class Feed:
     last_rx: float = 0.0
     close_reason: str | None = None
     last_error: str | None = None
-    resub_at: dict[str, float] = field(default_factory=dict)
-    resub_deadline: dict[str, float] = field(default_factory=dict)
+    resub_at: dict[str, float] = field(default_factory=dict)  # last resubscribe sent, per stream key
+    resub_later: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # throttled, sent when due
+    bad_since: dict[str, float] = field(default_factory=dict)  # book out of sync on this session since
+    bad_reconnects: dict[str, int] = field(default_factory=dict)  # reconnects for it since it was last ok
     wake: asyncio.Event | None = None
     task: asyncio.Task | None = None
 
@@ -163,7 +172,6 @@ def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None) -
     for spec in specs:
         cls, sym, url = parse_stream(spec)
         if url is not None:
-            check_ws_url(url, "stream")
             if url not in raw:
                 raw.append(url)
             continue
@@ -281,6 +289,35 @@ def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
         raise RuntimeError(f"REST request to {host} failed: {clean(exc, 160)}") from None
 
 
+async def get_in_thread(url: str) -> str:
+    """:func:`http_get` in a daemon thread of its own.  Unlike ``asyncio.to_thread`` (whose worker
+    ``asyncio.run`` and the interpreter wait for at exit) a request that hangs never delays stopping:
+    cancelling the await abandons it, and an answer arriving after the loop closed is dropped."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future = loop.create_future()
+
+    def deliver(body: str | None, exc: BaseException | None) -> None:
+        if not fut.done():
+            if exc is None:
+                fut.set_result(body)
+            else:
+                fut.set_exception(exc)
+
+    def work() -> None:
+        body = exc = None
+        try:
+            body = http_get(url)
+        except Exception as e:
+            exc = e
+        try:
+            loop.call_soon_threadsafe(deliver, body, exc)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for this answer any more
+
+    threading.Thread(target=work, name="wstui-rest", daemon=True).start()
+    return await fut
+
+
 # ---------------------------------------------------------------------------------- the source
 class Live:
     """Live WebSocket feeds as a source for the engine (``run(engine)``, like :class:`Replay`)."""
@@ -323,7 +360,9 @@ class Live:
         self._inflight: dict[str, list] = {}
         self._rest_next = 0.0
         self._rest_fail: dict[str, tuple[int, float]] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # sends and closes (waited for, briefly, when stopping)
+        self._fetches: set[asyncio.Task] = set()  # REST requests (abandoned when stopping)
+        self._fetching: dict[str, int] = {}  # connection id -> its REST requests in flight
 
     # ---------------------------------------------------------------- controls (any thread)
     @property
@@ -437,7 +476,14 @@ class Live:
                 self.done = True
 
     async def _shutdown(self) -> None:
-        """Close every socket politely (bounded), then let the feed tasks finish."""
+        """Abandon REST requests still unanswered, close every socket politely (bounded), then let the
+        feed tasks finish."""
+        if self._inflight:
+            self.engine.notes.append(
+                f"live: {len(self._inflight)} REST request(s) still unanswered when stopping: "
+                + ", ".join(clean(u, 120) for u in list(self._inflight)[:3]))
+        for t in list(self._fetches):
+            t.cancel()
         for f in self.feeds:
             if f.wake is not None:
                 f.wake.set()
@@ -532,7 +578,8 @@ class Live:
         conn, subs = self._open_in_engine(f, ts)
         f.ws = ws
         f.last_rx = ts
-        f.resub_deadline.clear()
+        self._cancel_resubs(f)
+        f.bad_since.clear()
         if rec is not None:
             rec.connect(cid, ts, f.venue_url or f.url, f.url)
         ka_task = None
@@ -639,38 +686,72 @@ class Live:
         if f is None or f.ws is None:
             return
         now = time.time()
-        last = f.resub_at.get(stream.key)
+        key = stream.key
+        last = f.resub_at.get(key)
         if last is not None and now - last < RESUB_MIN_INTERVAL_S:
+            # too soon after the last one: send it when the interval runs out (once), never drop it
+            if key not in f.resub_later and self._loop is not None:
+                f.resub_later[key] = self._loop.call_later(
+                    last + RESUB_MIN_INTERVAL_S - now, self._resubscribe_due, f, f.ws, conn, stream, reason)
             return
-        f.resub_at[stream.key] = now
+        f.resub_at[key] = now
         try:
             msgs = conn.venue.resubscribe_messages(stream)
         except Exception:
             msgs = None
         if not msgs:
-            self.engine.event(Event(now, stream.key, "resubscribe", f"reconnecting: {clean(reason, 160)}"))
-            self._reconnect(f, f"resubscribe {stream.key}: {reason}")
+            self.engine.event(Event(now, key, "resubscribe", f"reconnecting: {clean(reason, 160)}"))
+            self._reconnect(f, f"resubscribe {key}: {reason}")
             return
-        self.engine.event(Event(now, stream.key, "resubscribe", clean(reason, 160)))
+        self.engine.event(Event(now, key, "resubscribe", clean(reason, 160)))
         for text in msgs:
             self._send_text(f, f.ws, text, subscription=True)
-        f.resub_deadline[stream.key] = now + self._resync_timeout(stream)
 
-    def _resync_timeout(self, stream) -> float:
-        return self.resync_timeout if self.resync_timeout is not None else max(3.0, stream.stale_after)
+    def _resubscribe_due(self, f: Feed, ws, conn, stream, reason: str) -> None:
+        f.resub_later.pop(stream.key, None)
+        if f.ws is ws and stream.book_state is not BOOK_OK:  # a new session asks for its own snapshots
+            self.resubscribe(conn, stream, reason)
+
+    @staticmethod
+    def _cancel_resubs(f: Feed) -> None:
+        for h in f.resub_later.values():
+            h.cancel()
+        f.resub_later.clear()
+
+    def _resync_timeout(self, stream, tries: int = 0) -> float:
+        """How long a book may stay out of sync on one connection before it is reconnected: the resync
+        timeout, doubled for each reconnect that did not fix it (at most 60 s, at least the timeout)."""
+        base = self.resync_timeout if self.resync_timeout is not None else max(3.0, stream.stale_after)
+        return max(base, min(60.0, base * 2 ** min(tries, 8)))
 
     def _check_resyncs(self, now: float) -> None:
+        """Reconnect a feed one of whose books stays out of sync longer than the resync timeout, whatever
+        the reason (a resubscribe that was not answered, a snapshot that never came, a lost one).  The
+        clock does not run while a REST request of the feed is in flight."""
         for f in self.feeds:
-            if not f.resub_deadline or f.ws is None:
+            conn = self.engine.conns.get(f.conn_id)
+            if f.ws is None or conn is None or f.close_reason is not None:
                 continue
-            for key, deadline in list(f.resub_deadline.items()):
-                conn = self.engine.conns.get(f.conn_id)
-                st = conn.streams.get(key) if conn is not None else None
-                if st is None or st.book_state is BOOK_OK:
-                    del f.resub_deadline[key]
-                elif now >= deadline:
-                    del f.resub_deadline[key]
-                    self._reconnect(f, f"resubscribing {key} did not rebuild its book; reconnecting")
+            for key, st in conn.streams.items():
+                if st.book is None:
+                    continue
+                if st.book_state is not BOOK_BAD:
+                    f.bad_since.pop(key, None)
+                    if st.book_state is BOOK_OK:
+                        f.bad_reconnects.pop(key, None)
+                    continue
+                if self._fetching.get(f.conn_id):
+                    f.bad_since[key] = now  # a REST snapshot is on its way: reconnecting would abandon it
+                    continue
+                since = f.bad_since.setdefault(key, now)
+                tries = f.bad_reconnects.get(key, 0)
+                wait = self._resync_timeout(st, tries)
+                if now - since < wait:
+                    continue
+                f.bad_reconnects[key] = tries + 1
+                self._reconnect(f, f"{key} still out of sync after {now - since:.1f} s "
+                                   f"({clean(st.out_of_sync_reason, 120)}): reconnecting")
+                break
 
     def _reconnect(self, f: Feed, reason: str) -> None:
         ws = f.ws
@@ -688,6 +769,8 @@ class Live:
         return urlunsplit((b.scheme, b.netloc, p.path, p.query, ""))
 
     def _fetch(self, conn, url: str, callback) -> None:
+        if self._stopping:
+            return  # no new requests once stopping (an answer could not be used)
         f = self._by_conn.get(conn.conn_id)
         real = self.rest_url(f, url)
         waiting = self._inflight.get(real)
@@ -695,10 +778,13 @@ class Live:
             waiting.append(callback)  # one request per URL in flight; every caller gets its answer
             return
         self._inflight[real] = [callback]
-        self._spawn(self._do_fetch(conn.conn_id, url, real))
+        t = asyncio.ensure_future(self._do_fetch(conn.conn_id, url, real))
+        self._fetches.add(t)
+        t.add_done_callback(self._fetches.discard)
 
     async def _do_fetch(self, conn_id: str, url: str, real: str) -> None:
         body = err = None
+        self._fetching[conn_id] = self._fetching.get(conn_id, 0) + 1
         try:
             now = time.time()
             fails, until = self._rest_fail.get(real, (0, 0.0))
@@ -706,7 +792,7 @@ class Live:
             self._rest_next = start + self.rest_spacing
             if start > now:
                 await asyncio.sleep(start - now)
-            body = await asyncio.to_thread(http_get, real)
+            body = await get_in_thread(real)
             self._rest_fail.pop(real, None)
         except asyncio.CancelledError:
             err = "cancelled"
@@ -716,6 +802,7 @@ class Live:
             fails, _ = self._rest_fail.get(real, (0, 0.0))
             self._rest_fail[real] = (fails + 1, time.time() + min(30.0, 0.5 * 2 ** fails))
         finally:
+            self._fetching[conn_id] -= 1
             cbs = self._inflight.pop(real, [])
             if body is not None and self.recorder is not None:
                 self.recorder.http(f"{conn_id.split('.ws.')[0]}.http.0", time.time(), url, body)

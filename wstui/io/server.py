@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http
+import math
 import re
 import signal
 import sys
@@ -40,7 +41,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..core.book import Book
 from ..core.text import clean
-from .capture import iter_lines
+from .capture import RECORD_TYPES, iter_lines
 from .record import Recorder
 from .replay import url_key
 
@@ -382,54 +383,79 @@ def rest_key(path_query: str) -> tuple:
 
 
 class CaptureData:
-    """A capture loaded for serving: its connections and REST answers."""
+    """A capture loaded for serving: its connections and REST answers.  A bad line is skipped and kept
+    in ``bad`` (line number, why), the way a replay reports it; the good lines around it are served."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.conns: list[CaptureConn] = []
         self.http: dict[tuple, list[tuple[float, str]]] = defaultdict(list)
-        self.bad = 0
+        self.bad: list[tuple[int, str]] = []
         by_id: dict[str, CaptureConn] = {}
-        for _n, line, err in iter_lines(self.path):
-            if line is None:
-                self.bad += 1
-                continue
-            try:
-                rec = orjson.loads(line)
-                t = rec["t"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                self.bad += 1
-                continue
-            if t == "http":
-                u = urlsplit(str(rec.get("url", "")))
-                self.http[rest_key(u.path + ("?" + u.query if u.query else ""))].append(
-                    (float(rec.get("ts") or 0.0), str(rec.get("data", ""))))
-                continue
-            cid = rec.get("conn")
-            if t not in ("connect", "send", "recv") or not isinstance(cid, str):
-                continue
-            c = by_id.get(cid)
-            if c is None:
-                c = by_id[cid] = CaptureConn(cid, "", [], None)
-                self.conns.append(c)
-            ts = float(rec.get("ts") or 0.0)
-            if t == "connect":
-                c.addr = c.addr or str(rec.get("addr", ""))
-            elif t == "send":
-                if c.first_send is None:
-                    c.first_send = ts
-                c.addr = c.addr or str(rec.get("addr", ""))
-            else:
-                data = rec.get("data")
-                if data is None and "b64" in rec:
-                    try:
-                        data = base64.b64decode(rec["b64"])
-                    except (ValueError, TypeError):
-                        self.bad += 1
-                        continue
-                if data is not None:
-                    c.frames.append((ts, data))
+        for n, line, err in iter_lines(self.path):
+            why = self._load(line, err, by_id) if line is not None else (err or "unreadable")
+            if why is not None:
+                self.bad.append((n, clean(why, 200)))
         self.conns = [c for c in self.conns if c.frames]
+
+    def _load(self, line: bytes, err: str | None, by_id: dict[str, CaptureConn]) -> str | None:
+        """Take one record in; the reason it cannot be used, else None."""
+        try:
+            rec = orjson.loads(line)
+            t = rec["t"]
+        except orjson.JSONDecodeError as exc:
+            return f"line is not JSON ({exc}): {line[:80]!r}"
+        except (KeyError, TypeError):
+            return f"record has no type field 't': {line[:80]!r}"
+        if not isinstance(t, str) or t not in RECORD_TYPES:
+            return f"unknown record type {clean(t, 40)!r}"
+        if t not in ("http", "connect", "send", "recv"):
+            return None
+        try:
+            ts = float(rec["ts"])
+        except (KeyError, TypeError, ValueError):
+            return f"{t} record without a valid 'ts'"
+        if not math.isfinite(ts):
+            return f"{t} record without a valid 'ts'"
+        if t == "http":
+            u = urlsplit(str(rec.get("url", "")))
+            self.http[rest_key(u.path + ("?" + u.query if u.query else ""))].append((ts, str(rec.get("data", ""))))
+            return None
+        cid = rec.get("conn")
+        if not isinstance(cid, str):
+            return f"{t} record without a valid 'conn'"
+        c = by_id.get(cid)
+        if c is None:
+            c = by_id[cid] = CaptureConn(cid, "", [], None)
+            self.conns.append(c)
+        if t == "connect":
+            c.addr = c.addr or str(rec.get("addr", ""))
+        elif t == "send":
+            if c.first_send is None:
+                c.first_send = ts
+            c.addr = c.addr or str(rec.get("addr", ""))
+        else:
+            data = rec.get("data")
+            if data is None:
+                if "b64" not in rec:
+                    return "recv record with neither 'data' nor 'b64'"
+                try:
+                    data = base64.b64decode(rec["b64"])
+                except (ValueError, TypeError) as exc:
+                    return f"recv record with bad base64: {exc}"
+            c.frames.append((ts, data))
+        return None
+
+    def report_bad(self, out, most: int = 20) -> None:
+        """The bad lines on ``out`` (stderr): ``bad record: FILE:LINE: why``, the first ``most`` of them."""
+        try:
+            for n, why in self.bad[:most]:
+                print(f"wstui serve: bad record: {self.path}:{n}: {why}", file=out)
+            if self.bad:
+                more = f" ({len(self.bad) - most} more not shown)" if len(self.bad) > most else ""
+                print(f"wstui serve: {len(self.bad)} bad records skipped in {self.path}{more}", file=out, flush=True)
+        except (OSError, ValueError):
+            pass
 
     def pick(self, request_path: str) -> CaptureConn | None:
         """The connection whose address best matches the client's path (then query), else the first."""
@@ -622,6 +648,8 @@ async def run_server(*, host: str = "127.0.0.1", port: int = 0, capture: str | N
                      stop: asyncio.Event | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop``).  Prints ``listening on ws://HOST:PORT`` first."""
     data = CaptureData(capture) if capture is not None else None
+    if data is not None:
+        data.report_bad(sys.stderr)
     if data is not None and not data.conns:
         raise ValueError(f"{capture}: the capture holds no received frames to serve")
     log = Recorder(log_path, exchange="WSTUI_SERVE", config={"capture": capture, "sim": sim is not None}) \
