@@ -10,6 +10,7 @@ import random
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import orjson
@@ -476,3 +477,46 @@ def test_rest_fetcher_backs_off_a_failing_url_and_reports_each_failure_once():
     gaps = [b - a for a, b in zip(hits, hits[1:])]
     assert 0.45 <= gaps[0] <= 0.8 and 0.95 <= gaps[1] <= 1.4, gaps
     assert len(errors) == 3 and all(e.startswith("HTTP 500") for e in errors), errors
+
+
+def test_watch_any_websocket_with_a_subscribe_message():
+    """`wstui watch ws://host/path --send TEXT`: a feed that is no known venue still gets its subscribe
+    message, and its stream shows messages, bytes, rates and the latest frames."""
+    got: list[str] = []
+    ready = threading.Event()
+    box: dict = {}
+
+    async def handler(ws):
+        msg = await ws.recv()
+        got.append(msg)
+        for i in range(20):
+            await ws.send(json.dumps({"echo": json.loads(msg), "n": i}))
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(5)
+
+    def run_server():
+        async def main():
+            async with serve(handler, "127.0.0.1", 0) as srv:
+                box["port"] = srv.sockets[0].getsockname()[1]
+                ready.set()
+                await asyncio.sleep(15)
+        asyncio.run(main())
+
+    threading.Thread(target=run_server, daemon=True).start()
+    assert ready.wait(10)
+    url = f"ws://127.0.0.1:{box['port']}/quotes"
+    p = subprocess.run(wstui_cmd("watch", url, "--send", '{"op":"subscribe","args":["q"]}', "--headless", "--json",
+                                 "--duration", "2.5"), capture_output=True, text=True, timeout=30, env=ENV)
+    no_traceback(p.stderr)
+    assert p.returncode == 0, p.stderr
+    assert got == ['{"op":"subscribe","args":["q"]}']
+    out = json.loads(p.stdout)
+    (s,) = out["streams"]
+    assert (s["venue"], s["symbol"], s["channel"], s["state"]) == ("127.0.0.1", "/quotes", "raw", "live")
+    assert s["messages"] == 20 and s["bytes"] > 20 * 30
+    assert json.loads(s["last_frames"][0]["text"]) == {"echo": {"op": "subscribe", "args": ["q"]}, "n": 19}
+    # --send with no ws:// stream to send it on is a clear error
+    p = subprocess.run(wstui_cmd("watch", "kraken:BTC/USD", "--send", "{}", "--headless", "--duration", "1"),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--send goes to ws:// streams" in p.stderr
+    no_traceback(p.stderr)

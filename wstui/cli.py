@@ -170,6 +170,9 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file with streams, endpoints and stale thresholds")
     p.add_argument("--endpoint", action="append", default=[], metavar="VENUE=URL",
                    help="connect VENUE to URL instead of its public endpoint (REST goes there too); repeatable")
+    p.add_argument("--send", action="append", default=[], metavar="TEXT",
+                   help="a frame (e.g. a JSON subscribe message) sent on every ws:// stream after it connects; "
+                        "repeatable")
     p.add_argument("--duration", type=positive, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--ping-interval", type=positive, default=5.0, metavar="SECONDS",
                    help="WebSocket ping period (default 5)")
@@ -261,7 +264,9 @@ def live_setup(args):
     for e in args.endpoint:
         venue, url = parse_endpoint(e)
         endpoints[venue] = url
-    feeds = build_feeds(specs, endpoints)
+    feeds = build_feeds(specs, endpoints, send=args.send)
+    if args.send and not any(f.send for f in feeds):
+        raise SpecError("--send goes to ws:// streams, and none was named")
     unused = set(endpoints) - {f.venue.name for f in feeds}
     if unused:
         raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")

@@ -131,6 +131,7 @@ class Feed:
     override: str | None = None  # --endpoint for this venue
     rest_base: str | None = None  # scheme://host:port REST requests go to instead of the venue's host
     venue_url: str = ""  # the venue's own address for these symbols (what a recording names)
+    send: list[str] = field(default_factory=list)  # frames sent after connecting (any ws:// feed: --send)
     removed: bool = False
     # runtime
     attempts: int = 0
@@ -164,8 +165,10 @@ class Feed:
         return f"{self.venue.name}:{','.join(self.symbols)}" if self.symbols else self.url
 
 
-def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None) -> list[Feed]:
-    """Group stream specs into one feed per venue (plus one per raw ws:// address)."""
+def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None,
+                send: Iterable[str] = ()) -> list[Feed]:
+    """Group stream specs into one feed per venue (plus one per raw ws:// address, which sends ``send``
+    after connecting: the subscribe message a feed that is no known venue may need)."""
     endpoints = endpoints or {}
     by_venue: dict[str, tuple[type[Venue], list[str]]] = {}
     raw: list[str] = []
@@ -183,7 +186,7 @@ def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None) -
         feeds.append(Feed(cls, syms, "", f"{exchange_id(name)}.ws.1", override=endpoints.get(name)))
     for i, url in enumerate(raw, 1):
         host = (urlsplit(url).hostname or "ws").upper()
-        feeds.append(Feed(Generic, [], url, f"{host}.ws.{i}"))
+        feeds.append(Feed(Generic, [], url, f"{host}.ws.{i}", send=list(send)))
     for f in feeds:
         f.retarget()
     return feeds
@@ -565,7 +568,7 @@ class Live:
 
     def _open_in_engine(self, f: Feed, ts: float):
         conn = self.engine.open(f.conn_id, f.url, ts, live=True, transport=self, venue=f.venue)
-        return conn, conn.venue.subscribe_messages(f.symbols)
+        return conn, f.send if f.venue is Generic else conn.venue.subscribe_messages(f.symbols)
 
     async def _session(self, f: Feed, ws) -> bool:
         """One connection from open to close.  True when it carried stream data."""
