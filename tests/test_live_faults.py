@@ -142,7 +142,7 @@ def test_second_checksum_failure_within_the_resubscribe_interval_is_resubscribed
                        overrides=QUIET_TRADES)
     fired = srv.faults()
     assert [f[0] for f in fired] == ["corrupt@1.5s", "corrupt@2.5s"], srv.lines
-    t1, t2 = fired[0][1], fired[1][1]
+    t2 = fired[1][1]
     st = run.stream(key)
     assert st.checksum_failed == 2
     fails = [e for e in run.events("checksum_failed", key)]

@@ -219,9 +219,7 @@ class BinanceSpot(Venue):
     def _on_snapshot(self, sym: str, st: Stream, body: str | None, err: str | None, ts: float) -> None:
         sy = self.sync[sym]
         if body is None:
-            sy.failed(ts, self.ctx.live)
-            st.mark_out_of_sync(f"no REST snapshot: {err}", ts)
-            st.emit("snapshot_failed", err or "unknown error", ts)
+            sy.unanswered(self.ctx, st, ts, err)
             return
         try:
             snap = _loads(body)
@@ -229,9 +227,7 @@ class BinanceSpot(Venue):
             bids = snap["bids"]
             asks = snap["asks"]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            sy.failed(ts, self.ctx.live)
-            self.ctx.parse_error(f"bad REST snapshot for {sym}: {exc}", ts, st)
-            st.mark_out_of_sync("bad REST snapshot", ts)
+            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc!r}")
             return
         book: Book = st.book
         book.load(bids, asks)

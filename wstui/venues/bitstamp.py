@@ -171,9 +171,7 @@ class BitstampV2(Venue):
 
     def _on_snapshot(self, st: Stream, sy: _Sync, body: str | None, err: str | None, ts: float) -> None:
         if body is None:
-            sy.failed(ts, self.ctx.live)
-            st.mark_out_of_sync(f"no REST snapshot: {err}", ts)
-            st.emit("snapshot_failed", err or "unknown error", ts)
+            sy.unanswered(self.ctx, st, ts, err)
             return
         try:
             snap = _loads(body)
@@ -182,9 +180,7 @@ class BitstampV2(Venue):
             asks = snap["asks"]
             st.book.load(bids, asks)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            sy.failed(ts, self.ctx.live)
-            self.ctx.parse_error(f"bad REST snapshot for {st.symbol}: {exc!r}", ts, st)
-            st.mark_out_of_sync("bad REST snapshot", ts)
+            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {st.symbol}: {exc!r}")
             return
         sy.snap_mt = mt
         sy.snapshots += 1

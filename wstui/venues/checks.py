@@ -39,6 +39,18 @@ class SnapshotWait:
             self.requested = False
             self.retry_at = ts + min(RETRY_MAX_S, 2.0 ** (self.failures - 1))
 
+    def unanswered(self, ctx, st: Stream, ts: float, error: str | None) -> None:
+        """The request brought no answer: an event, the book out of sync, asked again later (live)."""
+        self.failed(ts, ctx.live)
+        st.mark_out_of_sync(f"no REST snapshot: {error}", ts)
+        st.emit("snapshot_failed", error or "unknown error", ts)
+
+    def unusable(self, ctx, st: Stream, ts: float, detail: str) -> None:
+        """The answer is no snapshot (not JSON, fields missing): a parse error, the book out of sync."""
+        self.failed(ts, ctx.live)
+        ctx.parse_error(detail, ts, st)
+        st.mark_out_of_sync("bad REST snapshot", ts)
+
     def answered(self) -> None:
         self.requested = False
         self.failures = 0
