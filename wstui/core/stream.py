@@ -42,6 +42,7 @@ SLOTS = 100  # 0.1 s buckets -> 10 s of rate history
 HIST = 120  # 1 s buckets -> 2 min sparkline history
 LAT_SAMPLES = 256
 LAG_WINDOW = 16
+LAG_EVERY = 0.5  # seconds between lagging verdicts of a stream (see Stream.lagging)
 
 
 class Trade(NamedTuple):
@@ -134,7 +135,7 @@ class Stream:
         self._hsec = int(now)
         self._lat: deque[float] = deque(maxlen=LAT_SAMPLES)
         self._lat_n = 0  # samples ever taken; the lagging verdict is cached per sample count
-        self._lag: tuple[int, float | None] = (0, None)
+        self._lag: tuple[int, float, float | None] = (0, float("-inf"), None)  # (samples, when, verdict)
         self._sink = sink
 
     # ------------------------------------------------------------------ hot path
@@ -155,7 +156,9 @@ class Stream:
         if exch_ts is not None:
             self._lat.append(ts - exch_ts - self.exch_offset)
             self._lat_n += 1
-        if self.state is not LIVE:
+        state = self.state
+        if state is STALE or state is CONNECTING:
+            # data is what ends these at once; other states are re-judged by the engine's 0.1 s tick
             self.evaluate(ts)
 
     def _advance(self, b: int) -> None:
@@ -297,10 +300,13 @@ class Stream:
         n = len(s)
         return s[n // 2] * 1000.0, s[min(n - 1, (n * 99) // 100)] * 1000.0
 
-    def lagging(self) -> float | None:
-        """Median latency of the last few messages (s) when it exceeds ``lag_after``."""
-        n, verdict = self._lag
-        if n == self._lat_n:
+    def lagging(self, now: float | None = None) -> float | None:
+        """Median latency of the last few messages (s) when it exceeds ``lag_after``.
+
+        The verdict is recomputed when new samples came, at most every ``LAG_EVERY`` seconds of ``now``
+        (the health tick asks ten times a second for every stream; a sort each time added up)."""
+        n, at, verdict = self._lag
+        if n == self._lat_n or (now is not None and now - at < LAG_EVERY):
             return verdict
         lat = self._lat
         verdict = None
@@ -309,7 +315,7 @@ class Stream:
             med = recent[len(recent) // 2]
             if med > self.lag_after:
                 verdict = med
-        self._lag = (self._lat_n, verdict)
+        self._lag = (self._lat_n, now if now is not None else at, verdict)
         return verdict
 
     def age(self, now: float) -> float | None:
@@ -336,7 +342,7 @@ class Stream:
         if self.book_state is BOOK_EMPTY and self.book is not None and now - self.declared_ts > self.stale_after:
             # data flows but no snapshot ever came: there is no book to trust
             return OUT_OF_SYNC, f"no book snapshot {now - self.declared_ts:.1f} s after subscribing"
-        lag = self.lagging()
+        lag = self.lagging(now)
         if lag is not None:
             return LAGGING, f"exchange time {lag:.2f} s behind (threshold {self.lag_after:g} s)"
         return LIVE, ""

@@ -89,6 +89,7 @@ class Replay:
         self._last_ts: float | None = None
         self._prescanned = False
         self._disorder = 0
+        self._ordered: list[tuple[int, bytes | None, str | None]] | None = None
 
     # ---------------------------------------------------------------- controls (any thread)
     def pause(self) -> None:
@@ -297,18 +298,20 @@ class Replay:
 
     def _time_ordered(self):
         """The file's lines sorted by receive time (stable: ties and lines without a time keep their
-        place after the line before them).  Holds the file in memory; only for captures out of order."""
-        items = []
-        last = 0.0
-        for n, line, err in iter_lines(self.path):
-            ts = _stamp(line) if line is not None else None
-            if ts is None or not isfinite(ts):
-                ts = last
-            last = ts
-            items.append((ts, n, line, err))
-        items.sort(key=lambda x: (x[0], x[1]))
-        for _ts, n, line, err in items:
-            yield n, line, err
+        place after the line before them).  Only for captures out of order; the sorted lines are kept
+        in memory for later passes of a loop."""
+        if self._ordered is None:
+            items = []
+            last = 0.0
+            for n, line, err in iter_lines(self.path):
+                ts = _stamp(line) if line is not None else None
+                if ts is None or not isfinite(ts):
+                    ts = last
+                last = ts
+                items.append((ts, n, line, err))
+            items.sort(key=lambda x: (x[0], x[1]))
+            self._ordered = [(n, line, err) for _ts, n, line, err in items]
+        return self._ordered
 
     @staticmethod
     def _binary(rec: dict, data: object) -> bytes | str:
