@@ -267,8 +267,16 @@ class WstuiApp(App):
         return t
 
     def on_mount(self) -> None:
+        # the panels, found once: the frame timer may fire while the app is closing (the screen is
+        # being taken down) or while another screen (help) is on top, and must not look them up then
+        self.w_header = self.query_one("#header", Static)
+        self.w_banner = self.query_one("#banner", Static)
+        self.w_table = self.query_one(StreamsTable)
+        self.w_events = self.query_one(EventsLog)
+        self.w_ladder = self.query_one(LadderView)
+        self.w_tape = self.query_one(TapeView)
         self._start_engine()
-        self.query_one(StreamsTable).focus()
+        self.w_table.focus()
         self.set_interval(1.0 / self.fps, self.refresh_view)
         self.call_after_refresh(self.refresh_view)
 
@@ -301,6 +309,8 @@ class WstuiApp(App):
 
     def refresh_view(self) -> None:
         """Read ``engine.latest`` and bring every panel up to date (called at ``fps``)."""
+        if not self.w_header.is_attached:
+            return  # closing: the screen is gone
         self.stats.tick()
         snap = self.engine.latest
         error = self.engine_error()
@@ -309,12 +319,12 @@ class WstuiApp(App):
         hkey = (snap.seq if snap is not None else None, width, error)
         if hkey != self._header_key:
             self._header_key = hkey
-            self.query_one("#header", Static).update(header_text(snap, width, error))
+            self.w_header.update(header_text(snap, width, error))
         btext, level = banner_text(snap, error)
         bkey = (btext.plain, level)
         if bkey != self._banner_key:
             self._banner_key = bkey
-            banner = self.query_one("#banner", Static)
+            banner = self.w_banner
             banner.update(btext)
             banner.set_classes(f"-{level}")
         if snap is None or snap is self.snap:
@@ -324,7 +334,7 @@ class WstuiApp(App):
         self.stats.frames += 1
         if self.selected is None or snap.stream(self.selected) is None:
             self.selected = first_key(snap)
-        table = self.query_one(StreamsTable)
+        table = self.w_table
         if self.follow_busiest:
             # until the user picks a stream, show the busiest book (a new user sees the market move)
             self.selected = busiest_book(snap, self.selected)
@@ -332,15 +342,15 @@ class WstuiApp(App):
         if self.follow_busiest:
             table.point(self.selected)
         self._show_selection(snap)
-        self.query_one(EventsLog).update_snapshot(snap)
+        self.w_events.update_snapshot(snap)
         self.stats.busy_s += time.perf_counter() - t0
 
     def _show_selection(self, snap: Snapshot) -> None:
         book, bnote, tape, tnote = pick(snap, self.selected)
-        ladder = self.query_one(LadderView)
+        ladder = self.w_ladder
         ladder.update_view(book, bnote)
         ladder.set_class(book is not None and book.state in ROW_BAD, "-alarm")
-        self.query_one(TapeView).update_view(tape, tnote)
+        self.w_tape.update_view(tape, tnote)
 
     def on_streams_table_selected(self, event: StreamsTable.Selected) -> None:
         self.follow_busiest = False  # the user chose: never move the view under them again
@@ -376,16 +386,16 @@ class WstuiApp(App):
         self.notify("replay restarted", timeout=1.5)
 
     def action_group(self, coarser: bool) -> None:
-        tick = self.query_one(LadderView).step_group(coarser)
+        tick = self.w_ladder.step_group(coarser)
         if tick:
             self.notify(f"price grouping: {tick}", timeout=1.5)
 
     def action_cursor(self, delta: int) -> None:
-        self.query_one(StreamsTable).action_move(delta)
+        self.w_table.action_move(delta)
 
     def action_next_alert(self) -> None:
         snap = self.snap
-        table = self.query_one(StreamsTable)
+        table = self.w_table
         if snap is None or not table.keys:
             return
         n = len(table.keys)
