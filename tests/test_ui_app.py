@@ -384,3 +384,21 @@ async def test_any_websocket_shows_its_latest_frames_escaped(tmp_path):
         assert rows[3].split()[-1] == '{"n":3}' and rows[5].split()[-1] == '{"n":1}'
     (s,) = (await headless(path)).streams
     assert s.frames[0][1].endswith("(5,019 chars)") and len(s.frames[0][1]) < 2100
+
+
+async def test_a_cursor_move_wins_over_following_the_busiest_book_even_before_its_message():
+    """Found by CI: a frame drawn between the user's cursor move and its Selected message moved the
+    cursor back to the busiest book.  The frame now takes the moved cursor as the user's choice."""
+    app = make_app(FUTURES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        table = app.query_one(StreamsTable)
+        assert app.follow_busiest and table.selected == app.selected
+        table.action_move(1)  # the message it posts is not handled yet...
+        moved = table.selected
+        app.snap = None  # as if a new snapshot had come
+        app.refresh_view()  # ...when a frame is drawn
+        assert app.selected == moved == table.selected
+        assert not app.follow_busiest
+        await pilot.pause(0.1)
+        assert app.selected == moved == table.selected

@@ -335,6 +335,10 @@ class WstuiApp(App):
         if self.selected is None or snap.stream(self.selected) is None:
             self.selected = first_key(snap)
         table = self.w_table
+        if self.follow_busiest and table.selected not in (None, self.selected):
+            # the user moved the cursor and its message is on the way: their choice, from now on
+            self.follow_busiest = False
+            self.selected = table.selected
         if self.follow_busiest:
             # until the user picks a stream, show the busiest book (a new user sees the market move)
             self.selected = busiest_book(snap, self.selected)
@@ -394,6 +398,7 @@ class WstuiApp(App):
         self.w_table.action_move(delta)
 
     def action_next_alert(self) -> None:
+        self.follow_busiest = False
         snap = self.snap
         table = self.w_table
         if snap is None or not table.keys:
