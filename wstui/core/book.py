@@ -109,19 +109,6 @@ class BookSide:
             start = 0
         return [levels[k] for k in reversed(keys[start:])]
 
-    def top_prices(self, n: int) -> list[float]:
-        keys = self.keys
-        start = max(0, len(keys) - n)
-        sign = self.sign
-        return [k * sign for k in reversed(keys[start:])]
-
-    def nth_key(self, n: int) -> float | None:
-        """Key of the n-th best level (0 = best), or None when the side is shorter."""
-        keys = self.keys
-        if n < len(keys):
-            return keys[-1 - n]
-        return None
-
     def truncate(self, depth: int) -> None:
         """Keep only the ``depth`` best levels."""
         keys = self.keys

@@ -87,6 +87,10 @@ class Venue:
                 tape=channel == "trades" if tape is None else tape)
         return st
 
+    def book_streams(self) -> list[Stream]:
+        """The streams with a book this adapter has declared (what a connection-wide gap makes wrong)."""
+        return [st for st in self._declared.values() if st.book is not None]
+
     @classmethod
     def matches(cls, host: str, path: str) -> bool:
         return any(host == h or host.endswith("." + h) for h in cls.hosts)
@@ -162,8 +166,3 @@ def iso_ts(text: str) -> float:
         if end:
             return base + int(digits[:end]) / (10**end)
     return base
-
-
-def num_text(v: object) -> str:
-    """The text of a JSON number or string as the wire wrote it (numbers must be decoded as text)."""
-    return v if type(v) is str else str(v)

@@ -94,7 +94,6 @@ class BitfinexV2(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.chans: dict[int, _Chan] = {}
-        self.books: dict[str, Stream] = {}
         self.flags = 0  # conf flags asked for (or confirmed) on this connection
         self.seq: int | None = None  # last per-connection sequence number seen
 
@@ -105,11 +104,7 @@ class BitfinexV2(Venue):
             if prec == "R0":
                 # raw (order-level) books are not rebuilt here: counted as a plain stream
                 return self.declare(symbol, "book_raw")
-            st = self.books[symbol] = self.declare(symbol, "book", book=True)
-            return st
-        if channel == "trades":
-            return self.declare(symbol, "trades", tape=True)
-        return self.declare(symbol, channel)
+        return self.declare(symbol, channel)  # book: a book, trades: a tape (Venue.declare)
 
     @staticmethod
     def _symbol(msg: dict) -> str:
@@ -230,7 +225,7 @@ class BitfinexV2(Venue):
             why = f"connection sequence jumped from {last} to {seq}: {seq - last - 1} frame(s) lost"
         else:
             why = f"connection sequence went from {last} back to {seq}"
-        for st in self.books.values():
+        for st in self.book_streams():
             st.gap(why, ts)
             self.ctx.resubscribe(st, "sequence gap")
 

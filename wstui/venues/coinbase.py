@@ -145,7 +145,7 @@ class Coinbase(Venue):
 
     def _gap(self, detail: str, ts: float) -> None:
         """A lost message: every book of the connection may be wrong."""
-        books = [st for st in self._declared.values() if st.book is not None]
+        books = self.book_streams()
         for st in books:
             book_gap(self.ctx, st, detail, ts)
         if not books:
