@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections import Counter, deque
+from collections import deque
 from fnmatch import fnmatchcase
 from typing import Any, Callable
 
@@ -119,7 +119,6 @@ class Engine:
         self.conns: dict[str, Conn] = {}
         self.events: deque[Event] = deque(maxlen=events_max)
         self.events_total = 0
-        self.event_counts: Counter[str] = Counter()
         self.bad_records: deque[BadRecord] = deque(maxlen=bad_max)
         self.bad_total = 0
         self.notes: list[str] = []
@@ -149,7 +148,6 @@ class Engine:
     def event(self, ev: Event) -> None:
         self.events.append(ev)
         self.events_total += 1
-        self.event_counts[ev.kind] += 1
 
     def stale_for(self, key: str) -> float:
         for pat, v in self.stale_overrides.items():
