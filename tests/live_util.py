@@ -20,7 +20,8 @@ import orjson
 import pytest
 
 from wstui.engine import Engine
-from wstui.io.live import Live, build_feeds
+from wstui.io.live import Live
+from wstui.io.spec import build_feeds
 from wstui.runner import run_source
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,9 @@ from websockets.asyncio.server import serve
 
 from live_util import ENV, ROOT, HangingRest, Served, closed_port, no_traceback, records, run_live, wstui_cmd
 from wstui.engine import Engine
-from wstui.io.live import Backoff, Live, build_feeds, override_url
+from wstui.io.backoff import Backoff
+from wstui.io.live import Live
+from wstui.io.spec import build_feeds, override_url
 from wstui.runner import EngineThread, run_source
 
 
@@ -388,7 +390,7 @@ def test_a_rest_request_that_never_answers_does_not_delay_exit():
 def test_an_answer_arriving_after_the_loop_closed_is_dropped_quietly(monkeypatch):
     import threading
 
-    from wstui.io import live
+    from wstui.io import rest as live
 
     answered = threading.Event()
     errors = []
@@ -466,8 +468,7 @@ def test_rest_fetcher_backs_off_a_failing_url_and_reports_each_failure_once():
                 asking = True
                 src._fetch(C(), "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000", on_answer)
             await asyncio.sleep(0.01)
-        for t in list(src._fetches):
-            t.cancel()
+        src.rest.abandon()
 
     try:
         asyncio.run(main())

@@ -186,8 +186,8 @@ def test_a_book_out_of_sync_without_any_resubscribe_is_reconnected_after_the_res
 def test_the_out_of_sync_wait_doubles_while_reconnecting_does_not_fix_the_book():
     from types import SimpleNamespace
 
-    from wstui.io.live import Live
+    from wstui.io.resync import ResyncWatchdog
 
     st = SimpleNamespace(stale_after=1.5)
-    assert [Live([], resync_timeout=2.0)._resync_timeout(st, n) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
-    assert Live([])._resync_timeout(st) == 3.0 and Live([])._resync_timeout(SimpleNamespace(stale_after=8)) == 8
+    assert [ResyncWatchdog(2.0).timeout(st, n) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
+    assert ResyncWatchdog().timeout(st) == 3.0 and ResyncWatchdog().timeout(SimpleNamespace(stale_after=8)) == 8

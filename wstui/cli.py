@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--speed", type=parse_speed, default=1.0)
     add_view_options(dp)
 
-    from .io.server import FAULT_HELP
+    from .io.faults import FAULT_HELP
 
     wp = sub.add_parser("watch", help="live public feeds: VENUE:SYMBOL ... (kraken:BTC/USD binance:btcusdt ...)",
                         description="Watch live public market-data feeds (one connection per venue).",
@@ -157,7 +157,7 @@ examples:
 
 
 def fault_arg(text: str):
-    from .io.server import parse_fault
+    from .io.faults import parse_fault
 
     try:
         return parse_fault(text)
@@ -253,7 +253,8 @@ def cmd_demo(args) -> int:
 def live_setup(args):
     """(engine, Live source, recorder) for ``watch``/``record``; raises SpecError on bad input."""
     from .io.config import WatchConfig, load_config
-    from .io.live import Live, SpecError, build_feeds, parse_endpoint
+    from .io.live import Live
+    from .io.spec import SpecError, build_feeds, parse_endpoint
     from .io.record import Recorder, capture_config, capture_exchange
 
     cfg = load_config(args.config) if args.config else WatchConfig()
@@ -286,7 +287,7 @@ def live_setup(args):
 def cmd_live(args) -> int:
     import signal
 
-    from .io.live import SpecError
+    from .io.spec import SpecError
 
     try:
         engine, source, recorder = live_setup(args)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .live import SpecError, check_ws_url, parse_endpoint, parse_stream
+from .spec import SpecError, check_ws_url, parse_endpoint, parse_stream
 
 
 class ConfigError(SpecError):

@@ -7,13 +7,12 @@
 - Keep-alive: WebSocket pings (``ping_interval``/``ping_timeout``) find a dead TCP link in seconds; the
   venue's own ping (``Venue.keepalive()``) is sent too and an unanswered one closes the connection.
 - ``tick`` runs every ``TICK_S`` so a silent stream goes stale on time, whether or not frames arrive.
-- REST snapshots (``engine.fetcher``): fetched in a daemon thread (urllib), staggered, one request per URL
-  in flight, failing URLs backed off; the answer reaches the adapter through ``engine.defer``.  Stopping
-  abandons requests still unanswered (noted in the summary) instead of waiting up to ``REST_TIMEOUT_S``.
+- REST snapshots (``engine.fetcher``) go through :class:`~wstui.io.rest.RestClient`; the answer reaches
+  the adapter through ``engine.defer``.  Stopping abandons requests still unanswered (noted in the summary).
 - Resubscribe (a book known wrong): the venue's unsubscribe/subscribe frames when it has them, else a
   reconnect; at most one per ``RESUB_MIN_INTERVAL_S`` per stream (one asked sooner is sent when the
-  interval runs out, never dropped).  A book out of sync for longer than ``resync_timeout``, whatever the
-  reason, gets its connection reconnected (the wait doubles while reconnecting does not fix it, to 60 s).
+  interval runs out, never dropped).  A book out of sync for longer than ``resync_timeout`` gets its
+  connection reconnected (:class:`~wstui.io.resync.ResyncWatchdog`).
 - Every failure (DNS, TLS, refused, HTTP status on the handshake, server close, ping timeout) becomes a
   clear reason on ``engine.close`` (streams ``down``) and an event; never a traceback.
 - ``backlog`` (published in the snapshot) is the number of frames received but not yet processed.
@@ -27,196 +26,28 @@ import asyncio
 import random
 import socket
 import ssl
-import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI)
 
-from ..core.stream import BOOK_BAD, BOOK_OK, Event
+from ..core.stream import BOOK_OK, Event
 from ..core.text import clean
-from ..venues import VENUES, venue_by_name
-from ..venues.base import Venue
 from ..venues.generic import Generic
+from .backoff import Backoff
+from .resync import ResyncWatchdog
+from .rest import LOOPBACK, REST_SPACING_S, RestClient
+from .spec import Feed, SpecError, parse_stream
 
 TICK_S = 0.2  # health evaluation period
 MAX_QUEUE = 4096  # frames websockets may buffer before it stops reading the socket
 MAX_SIZE = 16 * 2**20  # largest frame accepted (book snapshots can be big)
-REST_SPACING_S = 0.25  # at least this long between two REST requests (staggering)
-REST_TIMEOUT_S = 10.0
 RESUB_MIN_INTERVAL_S = 2.0  # a stream is resubscribed at most this often
 YIELD_EVERY = 256  # frames processed between yields to other connections
 CLOSE_TIMEOUT_S = 1.0  # wait this long for the close handshake (a dead peer never answers)
-
-CRYPTOFEED_IDS = {"kraken": "KRAKEN", "binance": "BINANCE", "binance-futures": "BINANCE_FUTURES"}
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-class SpecError(ValueError):
-    """A stream spec, endpoint or option that cannot be used (shown as a clear error, exit 2)."""
-
-
-def exchange_id(venue: str) -> str:
-    """The cryptofeed exchange id for a venue name (used in connection ids: ``KRAKEN.ws.1``)."""
-    return CRYPTOFEED_IDS.get(venue, venue.upper().replace("-", "_").replace(".", "_"))
-
-
-def known_venues() -> list[str]:
-    return [v.name for v in VENUES]
-
-
-def parse_stream(spec: str) -> tuple[type[Venue], str | None, str | None]:
-    """``"kraken:BTC/USD"`` -> (KrakenV2, "BTC/USD", None); ``"ws://host/path"`` -> (Generic, None, url)."""
-    s = spec.strip()
-    if s.startswith(("ws://", "wss://")):
-        return Generic, None, check_ws_url(s, "stream")
-    venue, sep, symbol = s.partition(":")
-    if not sep or not venue or not symbol.strip():
-        raise SpecError(f"stream {spec!r} is not VENUE:SYMBOL (e.g. kraken:BTC/USD) or a ws:// address")
-    cls = venue_by_name(venue.strip().lower())
-    if cls is None:
-        raise SpecError(f"unknown venue {venue!r} in {spec!r} (known: {', '.join(known_venues())})")
-    return cls, cls.stream_symbol(symbol.strip()), None
-
-
-def check_ws_url(url: str, what: str) -> str:
-    try:
-        p = urlsplit(url)  # raises ValueError itself on a broken address ("ws://[::1")
-    except ValueError:
-        p = None
-    if p is None or p.scheme not in ("ws", "wss") or not p.hostname:
-        raise SpecError(f"{what}: {url!r} is not a ws:// or wss:// address")
-    try:
-        p.port
-    except ValueError:
-        raise SpecError(f"{what}: {url!r} has a bad port") from None
-    return url
-
-
-def parse_endpoint(text: str) -> tuple[str, str]:
-    """``"kraken=ws://127.0.0.1:8765"`` -> ("kraken", url)."""
-    venue, sep, url = text.partition("=")
-    venue = venue.strip().lower()
-    if not sep or not venue:
-        raise SpecError(f"endpoint {text!r} is not VENUE=URL (e.g. kraken=ws://127.0.0.1:8765)")
-    if venue_by_name(venue) is None:
-        raise SpecError(f"unknown venue {venue!r} in endpoint {text!r} (known: {', '.join(known_venues())})")
-    return venue, check_ws_url(url.strip(), f"endpoint for {venue}")
-
-
-def override_url(default: str, override: str) -> str:
-    """The venue's own URL moved to ``override``'s scheme, host and port; the override's path and query
-    replace the default's when it has them (``ws://127.0.0.1:8765`` keeps ``/stream?streams=...``)."""
-    d = urlsplit(default)
-    o = urlsplit(override)
-    path = o.path if o.path not in ("", "/") else d.path
-    query = o.query or (d.query if o.path in ("", "/", d.path) else "")
-    return urlunsplit((o.scheme, o.netloc, path, query, ""))
-
-
-@dataclass
-class Feed:
-    """One connection: a venue, its symbols, where to connect."""
-
-    venue: type[Venue]
-    symbols: list[str]
-    url: str
-    conn_id: str
-    override: str | None = None  # --endpoint for this venue
-    rest_base: str | None = None  # scheme://host:port REST requests go to instead of the venue's host
-    venue_url: str = ""  # the venue's own address for these symbols (what a recording names)
-    send: list[str] = field(default_factory=list)  # frames sent after connecting (any ws:// feed: --send)
-    removed: bool = False
-    # runtime
-    attempts: int = 0
-    attempt_times: list[float] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
-    sessions: int = 0
-    ws: Any = None
-    last_rx: float = 0.0
-    close_reason: str | None = None
-    last_error: str | None = None
-    resub_at: dict[str, float] = field(default_factory=dict)  # last resubscribe sent, per stream key
-    resub_later: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # throttled, sent when due
-    bad_since: dict[str, float] = field(default_factory=dict)  # book out of sync on this session since
-    bad_reconnects: dict[str, int] = field(default_factory=dict)  # reconnects for it since it was last ok
-    wake: asyncio.Event | None = None
-    task: asyncio.Task | None = None
-
-    def retarget(self) -> None:
-        """Work out the addresses for the current symbols (venues may name streams in the URL)."""
-        if self.venue is Generic:
-            self.venue_url = self.url
-            return
-        self.venue_url = self.url = self.venue.endpoint(self.symbols)
-        if self.override:
-            self.url = override_url(self.url, self.override)
-            o = urlsplit(self.override)
-            self.rest_base = urlunsplit(("https" if o.scheme == "wss" else "http", o.netloc, "", "", ""))
-
-    @property
-    def label(self) -> str:
-        return f"{self.venue.name}:{','.join(self.symbols)}" if self.symbols else self.url
-
-
-def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None,
-                send: Iterable[str] = ()) -> list[Feed]:
-    """Group stream specs into one feed per venue (plus one per raw ws:// address, which sends ``send``
-    after connecting: the subscribe message a feed that is no known venue may need)."""
-    endpoints = endpoints or {}
-    by_venue: dict[str, tuple[type[Venue], list[str]]] = {}
-    raw: list[str] = []
-    for spec in specs:
-        cls, sym, url = parse_stream(spec)
-        if url is not None:
-            if url not in raw:
-                raw.append(url)
-            continue
-        ent = by_venue.setdefault(cls.name, (cls, []))
-        if sym not in ent[1]:
-            ent[1].append(sym)
-    feeds = []
-    for name, (cls, syms) in by_venue.items():
-        feeds.append(Feed(cls, syms, "", f"{exchange_id(name)}.ws.1", override=endpoints.get(name)))
-    for i, url in enumerate(raw, 1):
-        host = (urlsplit(url).hostname or "ws").upper()
-        feeds.append(Feed(Generic, [], url, f"{host}.ws.{i}", send=list(send)))
-    for f in feeds:
-        f.retarget()
-    return feeds
-
-
-class Backoff:
-    """Capped exponential backoff with "equal jitter": the n-th delay after consecutive failures lies
-    in ``[c/2, c]`` with ``c = min(cap, base * factor**n)``."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0, factor: float = 2.0,
-                 rng=random.random) -> None:
-        if not (0 < base <= cap) or factor < 1:
-            raise SpecError(f"backoff needs 0 < base <= cap and factor >= 1 (base={base}, cap={cap})")
-        self.base = base
-        self.cap = cap
-        self.factor = factor
-        self.n = 0
-        self._rng = rng
-
-    def bounds(self, n: int) -> tuple[float, float]:
-        c = min(self.cap, self.base * self.factor ** min(n, 64))
-        return c / 2.0, c
-
-    def next(self) -> float:
-        lo, hi = self.bounds(self.n)
-        self.n += 1
-        return lo + (hi - lo) * self._rng()
-
-    def reset(self) -> None:
-        self.n = 0
 
 
 # ---------------------------------------------------------------------------------- error text
@@ -265,62 +96,6 @@ def describe_close(exc: ConnectionClosed | None, ws: Any, ping_timeout: float | 
     return "connection lost without a close frame (reset or EOF)"
 
 
-# ---------------------------------------------------------------------------------- REST
-def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
-    """GET ``url`` (run in a thread).  Raises ``RuntimeError`` with a clear message on failure."""
-    host = urlsplit(url).hostname or ""
-    handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
-    opener = urllib.request.build_opener(*handlers)
-    req = urllib.request.Request(url, headers={"User-Agent": "wstui", "Accept": "application/json"})
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        try:
-            body = exc.read(200).decode("utf-8", "replace")
-        except Exception:
-            body = ""
-        raise RuntimeError(f"HTTP {exc.code} {exc.reason} from {host}" + (f": {clean(body, 120)}" if body else "")) from None
-    except urllib.error.URLError as exc:
-        r = exc.reason
-        if isinstance(r, socket.gaierror):
-            raise RuntimeError(f"DNS lookup failed for {host}") from None
-        raise RuntimeError(f"REST request to {host} failed: {clean(r, 160)}") from None
-    except (TimeoutError, socket.timeout):
-        raise RuntimeError(f"REST request to {host} timed out after {timeout:g} s") from None
-    except OSError as exc:
-        raise RuntimeError(f"REST request to {host} failed: {clean(exc, 160)}") from None
-
-
-async def get_in_thread(url: str) -> str:
-    """:func:`http_get` in a daemon thread of its own.  Unlike ``asyncio.to_thread`` (whose worker
-    ``asyncio.run`` and the interpreter wait for at exit) a request that hangs never delays stopping:
-    cancelling the await abandons it, and an answer arriving after the loop closed is dropped."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future = loop.create_future()
-
-    def deliver(body: str | None, exc: BaseException | None) -> None:
-        if not fut.done():
-            if exc is None:
-                fut.set_result(body)
-            else:
-                fut.set_exception(exc)
-
-    def work() -> None:
-        body = exc = None
-        try:
-            body = http_get(url)
-        except Exception as e:
-            exc = e
-        try:
-            loop.call_soon_threadsafe(deliver, body, exc)
-        except RuntimeError:
-            pass  # the loop is closed: nobody waits for this answer any more
-
-    threading.Thread(target=work, name="wstui-rest", daemon=True).start()
-    return await fut
-
-
 # ---------------------------------------------------------------------------------- the source
 class Live:
     """Live WebSocket feeds as a source for the engine (``run(engine)``, like :class:`Replay`)."""
@@ -360,12 +135,9 @@ class Live:
         self._stop_ev: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_conn: dict[str, Feed] = {f.conn_id: f for f in self.feeds}
-        self._inflight: dict[str, list] = {}
-        self._rest_next = 0.0
-        self._rest_fail: dict[str, tuple[int, float]] = {}
+        self.rest = RestClient(rest_spacing, recorder)
+        self.watchdog = ResyncWatchdog(resync_timeout)
         self._tasks: set[asyncio.Task] = set()  # sends and closes (waited for, briefly, when stopping)
-        self._fetches: set[asyncio.Task] = set()  # REST requests (abandoned when stopping)
-        self._fetching: dict[str, int] = {}  # connection id -> its REST requests in flight
 
     # ---------------------------------------------------------------- controls (any thread)
     @property
@@ -481,12 +253,10 @@ class Live:
     async def _shutdown(self) -> None:
         """Abandon REST requests still unanswered, close every socket politely (bounded), then let the
         feed tasks finish."""
-        if self._inflight:
-            self.engine.notes.append(
-                f"live: {len(self._inflight)} REST request(s) still unanswered when stopping: "
-                + ", ".join(clean(u, 120) for u in list(self._inflight)[:3]))
-        for t in list(self._fetches):
-            t.cancel()
+        left = self.rest.abandon()
+        if left:
+            self.engine.notes.append(f"live: {len(left)} REST request(s) still unanswered when stopping: "
+                                     + ", ".join(clean(u, 120) for u in left[:3]))
         for f in self.feeds:
             if f.wake is not None:
                 f.wake.set()
@@ -511,7 +281,7 @@ class Live:
             await asyncio.sleep(TICK_S)
             now = time.time()
             engine.tick(now)
-            self._check_resyncs(now)
+            self.watchdog.check(self.feeds, engine.conns, now, self.rest.pending, self._reconnect)
             b = self.backlog
             if b > self.backlog_peak:
                 self.backlog_peak = b
@@ -721,41 +491,6 @@ class Live:
             h.cancel()
         f.resub_later.clear()
 
-    def _resync_timeout(self, stream, tries: int = 0) -> float:
-        """How long a book may stay out of sync on one connection before it is reconnected: the resync
-        timeout, doubled for each reconnect that did not fix it (at most 60 s, at least the timeout)."""
-        base = self.resync_timeout if self.resync_timeout is not None else max(3.0, stream.stale_after)
-        return max(base, min(60.0, base * 2 ** min(tries, 8)))
-
-    def _check_resyncs(self, now: float) -> None:
-        """Reconnect a feed one of whose books stays out of sync longer than the resync timeout, whatever
-        the reason (a resubscribe that was not answered, a snapshot that never came, a lost one).  The
-        clock does not run while a REST request of the feed is in flight."""
-        for f in self.feeds:
-            conn = self.engine.conns.get(f.conn_id)
-            if f.ws is None or conn is None or f.close_reason is not None:
-                continue
-            for key, st in conn.streams.items():
-                if st.book is None:
-                    continue
-                if st.book_state is not BOOK_BAD:
-                    f.bad_since.pop(key, None)
-                    if st.book_state is BOOK_OK:
-                        f.bad_reconnects.pop(key, None)
-                    continue
-                if self._fetching.get(f.conn_id):
-                    f.bad_since[key] = now  # a REST snapshot is on its way: reconnecting would abandon it
-                    continue
-                since = f.bad_since.setdefault(key, now)
-                tries = f.bad_reconnects.get(key, 0)
-                wait = self._resync_timeout(st, tries)
-                if now - since < wait:
-                    continue
-                f.bad_reconnects[key] = tries + 1
-                self._reconnect(f, f"{key} still out of sync after {now - since:.1f} s "
-                                   f"({clean(st.out_of_sync_reason, 120)}): reconnecting")
-                break
-
     def _reconnect(self, f: Feed, reason: str) -> None:
         ws = f.ws
         if ws is None:
@@ -775,40 +510,8 @@ class Live:
         if self._stopping:
             return  # no new requests once stopping (an answer could not be used)
         f = self._by_conn.get(conn.conn_id)
-        real = self.rest_url(f, url)
-        waiting = self._inflight.get(real)
-        if waiting is not None:
-            waiting.append(callback)  # one request per URL in flight; every caller gets its answer
-            return
-        self._inflight[real] = [callback]
-        t = asyncio.ensure_future(self._do_fetch(conn.conn_id, url, real))
-        self._fetches.add(t)
-        t.add_done_callback(self._fetches.discard)
+        self.rest.get(conn.conn_id, url, self.rest_url(f, url), callback, self._deliver)
 
-    async def _do_fetch(self, conn_id: str, url: str, real: str) -> None:
-        body = err = None
-        self._fetching[conn_id] = self._fetching.get(conn_id, 0) + 1
-        try:
-            now = time.time()
-            fails, until = self._rest_fail.get(real, (0, 0.0))
-            start = max(now, self._rest_next, until)
-            self._rest_next = start + self.rest_spacing
-            if start > now:
-                await asyncio.sleep(start - now)
-            body = await get_in_thread(real)
-            self._rest_fail.pop(real, None)
-        except asyncio.CancelledError:
-            err = "cancelled"
-            raise
-        except Exception as exc:
-            err = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
-            fails, _ = self._rest_fail.get(real, (0, 0.0))
-            self._rest_fail[real] = (fails + 1, time.time() + min(30.0, 0.5 * 2 ** fails))
-        finally:
-            self._fetching[conn_id] -= 1
-            cbs = self._inflight.pop(real, [])
-            if body is not None and self.recorder is not None:
-                self.recorder.http(f"{conn_id.split('.ws.')[0]}.http.0", time.time(), url, body)
-            if self.engine is not None and not (err == "cancelled"):
-                for cb in cbs:
-                    self.engine.defer(cb, body, None if body is not None else clean(err, 200))
+    def _deliver(self, callback, body: str | None, err: str | None) -> None:
+        if self.engine is not None:
+            self.engine.defer(callback, body, err)

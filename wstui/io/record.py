@@ -30,7 +30,7 @@ from typing import IO, Any
 import orjson
 
 from .capture import CaptureError
-from .live import exchange_id
+from .spec import exchange_id
 
 FLUSH_EVERY = 0.5  # seconds between flushes to disk (the kill -9 loss bound)
 FORMAT = 2
