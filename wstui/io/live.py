@@ -472,10 +472,12 @@ class Live:
             msgs = conn.venue.resubscribe_messages(stream)
         except Exception:
             msgs = None
-        if not msgs:
+        if msgs is None:
             self.engine.event(Event(now, key, "resubscribe", f"reconnecting: {clean(reason, 160)}"))
             self._reconnect(f, f"resubscribe {key}: {reason}")
             return
+        if not msgs:
+            return  # the adapter repairs the book itself (a new REST snapshot): nothing to send
         self.engine.event(Event(now, key, "resubscribe", clean(reason, 160)))
         for text in msgs:
             self._send_text(f, f.ws, text, subscription=True)

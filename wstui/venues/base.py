@@ -126,8 +126,12 @@ class Venue:
         return None
 
     def resubscribe_messages(self, stream: Stream) -> list[str] | None:
-        """Text frames that make the venue send ``stream`` afresh (a new book snapshot), e.g.
-        unsubscribe then subscribe; None: the live transport reconnects instead."""
+        """Repair one wrong book the venue's cheapest way, leaving the connection's other books alone.
+
+        Returns the text frames that make the venue send ``stream`` afresh (a new book snapshot), e.g.
+        unsubscribe then subscribe that one symbol; ``[]`` when the adapter has started the repair itself
+        (a new REST snapshot for that symbol); None when only a reconnect can (the live transport then
+        reconnects).  Live only: in replay the next snapshot the capture holds rebuilds the book."""
         return None
 
 
