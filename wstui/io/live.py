@@ -27,6 +27,7 @@ import random
 import socket
 import ssl
 import time
+from collections import deque
 from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -136,6 +137,7 @@ class Live:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_conn: dict[str, Feed] = {f.conn_id: f for f in self.feeds}
         self.rest = RestClient(rest_spacing, recorder)
+        self._connect_times: dict[str, deque[float]] = {}  # venue -> recent connection attempts
         self.watchdog = ResyncWatchdog(resync_timeout)
         self._tasks: set[asyncio.Task] = set()  # sends and closes (waited for, briefly, when stopping)
 
@@ -291,6 +293,9 @@ class Live:
         backoff = Backoff(self.backoff_base, self.backoff_cap, rng=self._rng)
         declared = False
         while not (f.removed or self._stopping):
+            await self._connect_slot(f)
+            if f.removed or self._stopping:
+                break
             f.attempts += 1
             t0 = time.time()
             f.attempt_times.append(t0)
@@ -351,6 +356,7 @@ class Live:
         conn, subs = self._open_in_engine(f, ts)
         f.ws = ws
         f.last_rx = ts
+        f.send_at = 0.0
         self._cancel_resubs(f)
         f.bad_since.clear()
         if rec is not None:
@@ -361,6 +367,9 @@ class Live:
         base: dict[str, int] = {}
         try:
             for text in subs:
+                wait = self._pace(f)  # within the venue's messages-per-second limit
+                if wait:
+                    await asyncio.sleep(wait)
                 t = time.time()
                 if rec is not None:
                     rec.send(cid, t, f.venue_url or f.url, text)
@@ -439,11 +448,42 @@ class Live:
             self.recorder.send(f.conn_id, t, f.venue_url or f.url, text)
         if subscription:
             self.engine.sent(f.conn_id, text, t)
-        self._spawn(self._send_quiet(ws, text))
+        self._spawn(self._send_quiet(ws, text, self._pace(f)))
 
     @staticmethod
-    async def _send_quiet(ws, text: str) -> None:
+    def _pace(f: Feed) -> float:
+        """Seconds to wait before the next frame sent on ``f``: its venue's messages-per-second limit, with
+        20% headroom for the WebSocket pings some venues count too.  Frames keep their order."""
+        rate = f.venue.limits.msgs_per_s
+        if not rate:
+            return 0.0
+        now = time.monotonic()
+        at = max(now, f.send_at)
+        f.send_at = at + 1.2 / rate
+        return at - now
+
+    async def _connect_slot(self, f: Feed) -> None:
+        """Wait until the venue's new-connections-per-window limit allows one more (reconnects of many
+        connections are staggered by it too)."""
+        lim = f.venue.limits.conns_per_window
+        if lim is None:
+            return
+        count, window = lim
+        q = self._connect_times.setdefault(f.venue.name, deque())
+        while True:
+            now = time.monotonic()
+            while q and now - q[0] >= window:
+                q.popleft()
+            if len(q) < count:
+                q.append(now)
+                return
+            await asyncio.sleep(q[0] + window - now)
+
+    @staticmethod
+    async def _send_quiet(ws, text: str, delay: float = 0.0) -> None:
         try:
+            if delay:
+                await asyncio.sleep(delay)
             await ws.send(text)
         except ConnectionClosed:
             pass  # the reader sees the close and reports it

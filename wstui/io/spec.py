@@ -103,6 +103,7 @@ class Feed:
     resub_later: dict[str, asyncio.TimerHandle] = field(default_factory=dict)  # throttled, sent when due
     bad_since: dict[str, float] = field(default_factory=dict)  # book out of sync on this session since
     bad_reconnects: dict[str, int] = field(default_factory=dict)  # reconnects for it since it was last ok
+    send_at: float = 0.0  # monotonic time before which the next frame may not be sent (venue rate limit)
     wake: asyncio.Event | None = None
     task: asyncio.Task | None = None
 
@@ -122,10 +123,26 @@ class Feed:
         return f"{self.venue.name}:{','.join(self.symbols)}" if self.symbols else self.url
 
 
+def plan_connections(cls: type[Venue], symbols: list[str]) -> list[list[str]]:
+    """``symbols`` spread over as few connections as the venue's documented limits allow (each carries at
+    most ``limits.streams_per_conn`` streams); a plan needing more connections than the venue lets one
+    address open at once is refused with a clear error."""
+    lim = cls.limits
+    per = len(symbols) or 1
+    if lim.streams_per_conn:
+        per = max(1, lim.streams_per_conn // max(1, cls.streams_per_symbol))
+    groups = [symbols[i:i + per] for i in range(0, len(symbols), per)]
+    if lim.conns_max is not None and len(groups) > lim.conns_max:
+        raise SpecError(f"{cls.name}: {len(symbols)} symbols need {len(groups)} connections, more than the "
+                        f"{lim.conns_max} the venue allows one address")
+    return groups
+
+
 def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None,
                 send: Iterable[str] = ()) -> list[Feed]:
-    """Group stream specs into one feed per venue (plus one per raw ws:// address, which sends ``send``
-    after connecting: the subscribe message a feed that is no known venue may need)."""
+    """Group stream specs into feeds: per venue as many connections as its limits need
+    (:func:`plan_connections`), plus one per raw ws:// address, which sends ``send`` after connecting (the
+    subscribe message a feed that is no known venue may need)."""
     endpoints = endpoints or {}
     by_venue: dict[str, tuple[type[Venue], list[str]]] = {}
     raw: list[str] = []
@@ -140,7 +157,8 @@ def build_feeds(specs: Iterable[str], endpoints: dict[str, str] | None = None,
             ent[1].append(sym)
     feeds = []
     for name, (cls, syms) in by_venue.items():
-        feeds.append(Feed(cls, syms, "", f"{exchange_id(name)}.ws.1", override=endpoints.get(name)))
+        for i, group in enumerate(plan_connections(cls, syms), 1):
+            feeds.append(Feed(cls, group, "", f"{exchange_id(name)}.ws.{i}", override=endpoints.get(name)))
     for i, url in enumerate(raw, 1):
         host = (urlsplit(url).hostname or "ws").upper()
         feeds.append(Feed(Generic, [], url, f"{host}.ws.{i}", send=list(send)))

@@ -16,9 +16,10 @@ Adding a venue: one module defining a subclass, plus one line in ``registry.py``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
-from typing import Callable, ClassVar, Protocol, Sequence
+from typing import Callable, ClassVar, Iterator, Protocol, Sequence, TypeVar
 
 from ..core.stream import Stream
 
@@ -60,6 +61,45 @@ class ConnContext(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Limits:
+    """A venue's documented limits for one client, which ``watch`` plans its connections within.
+
+    Each venue module sets its own with the source of every number in a comment; None: none documented."""
+
+    streams_per_conn: int | None = None
+    """Streams (channels, topics) one connection may carry."""
+    args_per_msg: int | None = None
+    """Topics one subscribe message may name."""
+    msgs_per_s: float | None = None
+    """Messages the client may send on one connection per second (pings and subscribes count)."""
+    subs_per_hour: int | None = None
+    """Subscribe/unsubscribe requests one connection may send per hour (OKX)."""
+    conns_per_window: tuple[int, float] | None = None
+    """New connections per IP: (count, window in seconds)."""
+    conns_max: int | None = None
+    """Connections open at once per IP."""
+    url_max: int = 2000
+    """Longest URL sent (streams named in the URL beyond it go in subscribe messages instead)."""
+    rest_weight_per_min: int | None = None
+    """REST weight the client may spend per minute."""
+    snapshot_weight: int | None = None
+    """Weight of one REST book snapshot request as wstui asks for it."""
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], n: int | None) -> Iterator[list[T]]:
+    """``items`` in runs of at most ``n`` (all at once when ``n`` is None)."""
+    if not n or n >= len(items):
+        if items:
+            yield list(items)
+        return
+    for i in range(0, len(items), n):
+        yield list(items[i:i + n])
+
+
 class Venue:
     """Base class of venue adapters.  Subclasses set ``name`` and implement ``on_frame``."""
 
@@ -69,6 +109,10 @@ class Venue:
     """Host names this adapter speaks for (suffix match); refine with ``matches``."""
     url: ClassVar[str] = ""
     """The venue's public WebSocket endpoint for live use."""
+    limits: ClassVar[Limits] = Limits()
+    """Documented limits (see :class:`Limits`)."""
+    streams_per_symbol: ClassVar[int] = 2
+    """Streams ``watch`` subscribes per symbol (a book and its trades)."""
 
     def __init__(self, ctx: ConnContext) -> None:
         self.ctx = ctx

@@ -21,7 +21,7 @@ import orjson
 
 from ..core.book import Book
 from ..core.stream import Stream
-from .base import Venue
+from .base import Limits, Venue, chunks
 from .checks import SnapshotWait
 
 _loads = orjson.loads
@@ -45,6 +45,11 @@ class BinanceSpot(Venue):
     url = "wss://stream.binance.com:9443/stream"
     rest = "https://api.binance.com/api/v3/depth"
     futures = False
+    # developers.binance.com, spot "WebSocket Streams" and "LIMITS": 1,024 streams per connection, 5 incoming
+    # messages per second (pings and subscribes count), 300 connections per 5 minutes per IP; REST: 6,000
+    # request weight per minute; GET /api/v3/depth weighs 5 (limit 1-100), 25 (-500), 50 (-1000), 250 (-5000).
+    limits = Limits(streams_per_conn=1024, msgs_per_s=5, conns_per_window=(300, 300.0), url_max=2000,
+                    args_per_msg=200, rest_weight_per_min=6000, snapshot_weight=50)
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
@@ -102,12 +107,25 @@ class BinanceSpot(Venue):
         return None  # Binance pings at the WebSocket level; the client's pongs are automatic
 
     @classmethod
-    def endpoint(cls, symbols) -> str:
+    def stream_names(cls, symbols) -> list[str]:
         names = []
         for s in symbols:
             s = s.lower()
             names += [f"{s}@depth@100ms", f"{s}@aggTrade"]
-        return f"{cls.url}?streams={'/'.join(names)}"
+        return names
+
+    @classmethod
+    def endpoint(cls, symbols) -> str:
+        """The streams are named in the URL while it stays short; beyond ``url_max`` (600 symbols made an
+        URL the server refused with HTTP 414) they are subscribed by messages instead."""
+        url = f"{cls.url}?streams={'/'.join(cls.stream_names(symbols))}"
+        return url if len(url) <= cls.limits.url_max else cls.url
+
+    def subscribe_messages(self, symbols) -> list[str]:
+        if "?streams=" in self.endpoint(symbols):
+            return []
+        return [orjson.dumps({"method": "SUBSCRIBE", "params": names, "id": i}).decode()
+                for i, names in enumerate(chunks(self.stream_names(symbols), self.limits.args_per_msg), 1)]
 
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:
@@ -250,6 +268,11 @@ class BinanceFutures(BinanceSpot):
     url = "wss://fstream.binance.com/stream"
     rest = "https://fapi.binance.com/fapi/v1/depth"
     futures = True
+    # developers.binance.com, USD-M "Websocket Market Streams": 1,024 streams per connection, 10 incoming
+    # messages per second; REST: 2,400 weight per minute; GET /fapi/v1/depth weighs 2 (limit 5-50), 5 (100),
+    # 10 (500), 20 (1000).
+    limits = Limits(streams_per_conn=1024, msgs_per_s=10, conns_per_window=(300, 300.0), url_max=2000,
+                    args_per_msg=200, rest_weight_per_min=2400, snapshot_weight=20)
 
     def snapshot_url(self, sym: str) -> str:
         if "dstream" in self.ctx.addr:

@@ -31,7 +31,7 @@ import msgspec
 
 from ..core.book import Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Venue
+from .base import Limits, Venue
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
 _encode = msgspec.json.encode
@@ -86,6 +86,9 @@ class BitfinexV2(Venue):
     name = "bitfinex"
     hosts = ("api.bitfinex.com", "api-pub.bitfinex.com")
     url = "wss://api-pub.bitfinex.com/ws/2"
+    # docs.bitfinex.com "Public Channels": 25 channels at the same time on one connection; api-pub allows
+    # 20 connections per minute.
+    limits = Limits(streams_per_conn=25, conns_per_window=(20, 60.0))
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:

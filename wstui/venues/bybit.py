@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from ..core.stream import BOOK_EMPTY, Stream
-from .base import Venue
+from .base import Limits, Venue, chunks
 from .checks import book_gap, sent_object
 
 
@@ -74,6 +74,9 @@ class BybitSpot(Venue):
     hosts = ("stream.bybit.com", "stream-testnet.bybit.com", "stream.bytick.com")
     market = "spot"
     url = "wss://stream.bybit.com/v5/public/spot"
+    # bybit-exchange.github.io/docs/v5/ws/connect: spot accepts at most 10 args in one subscribe request;
+    # do not open more than 500 connections in 5 minutes per IP.
+    limits = Limits(args_per_msg=10, conns_per_window=(500, 300.0))
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:
@@ -112,7 +115,7 @@ class BybitSpot(Venue):
     def subscribe_messages(self, symbols) -> list[str]:
         depth = 200  # offered by spot, linear and inverse alike
         args = [t for s in symbols for t in (f"orderbook.{depth}.{s}", f"publicTrade.{s}")]
-        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+        return [orjson.dumps({"op": "subscribe", "args": a}).decode() for a in chunks(args, self.limits.args_per_msg)]
 
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:

@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from ..core.stream import BOOK_EMPTY, Stream
-from .base import Venue, iso_ts
+from .base import Limits, Venue, iso_ts
 from .checks import book_gap, sent_object
 
 
@@ -75,6 +75,9 @@ class Coinbase(Venue):
     name = "coinbase"
     hosts = ("advanced-trade-ws.coinbase.com",)
     url = "wss://advanced-trade-ws.coinbase.com"
+    # docs.cdp.coinbase.com Advanced Trade WebSocket: one channel per subscribe message (as sent below);
+    # Coinbase's WebSocket rate limits: 8 requests per second per IP (bursts up to 20).
+    limits = Limits(msgs_per_s=8)
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)

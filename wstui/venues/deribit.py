@@ -26,7 +26,7 @@ import msgspec
 
 from ..core.book import BookSide
 from ..core.stream import BOOK_EMPTY, BOOK_OK, Stream
-from .base import Venue
+from .base import Limits, Venue
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
 _encode = msgspec.json.encode
@@ -66,6 +66,8 @@ class Deribit(Venue):
     name = "deribit"
     hosts = ("www.deribit.com", "deribit.com", "test.deribit.com", "streams.deribit.com")
     url = "wss://www.deribit.com/ws/api/v2"
+    # docs.deribit.com "Connection management": at most 32 simultaneous connections per IP (HTTP included).
+    limits = Limits(conns_max=32)
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:

@@ -23,7 +23,7 @@ import orjson
 
 from ..core.book import Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Venue
+from .base import Limits, Venue
 from .checks import book_gap, checksum_result, sent_object
 
 _loads = orjson.loads
@@ -64,6 +64,9 @@ class OKX(Venue):
     name = "okx"
     hosts = ("ws.okx.com", "wsaws.okx.com", "wspap.okx.com", "wsus.okx.com", "ws.okex.com")
     url = "wss://ws.okx.com:8443/ws/v5/public"
+    # okx.com/docs-v5 "WebSocket" overview: 3 connection requests per second per IP; 480 subscribe,
+    # unsubscribe and login requests per connection per hour.
+    limits = Limits(conns_per_window=(3, 1.0), subs_per_hour=480)
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:
