@@ -130,6 +130,7 @@ class KrakenV2(Venue):
         self.depth: dict[str, int] = {}  # symbol -> subscribed depth
         self.default_depth = DEFAULT_DEPTH
         self.checksums: dict[str, _Checksum] = {}
+        self._req_channel: dict = {}  # req_id of a subscribe sent -> its channel (to place a refusal)
 
     # ---------------------------------------------------------------- subscriptions
     def on_send(self, text: str, ts: float) -> None:
@@ -140,6 +141,8 @@ class KrakenV2(Venue):
         if not isinstance(msg, dict) or msg.get("method") != "subscribe":
             return
         params = msg.get("params") or {}
+        if type(msg.get("req_id")) is int and len(self._req_channel) < 1000:
+            self._req_channel[msg["req_id"]] = "trades" if params.get("channel") == "trade" else "book"
         self._declare(params.get("channel"), params.get("symbol") or [], params.get("depth"))
 
     def _declare(self, channel, symbols, depth) -> None:
@@ -213,7 +216,14 @@ class KrakenV2(Venue):
             elif msg.get("success") and res.get("channel") == "trade" and "symbol" in res:
                 self._declare("trade", res["symbol"], None)
             elif not msg.get("success"):
-                self.ctx.parse_error(f"subscribe rejected: {msg.get('error', '?')}", ts)
+                # the venue refused it (an unknown pair): said on the streams it names, which get no data
+                sym = msg.get("symbol")
+                rid = msg.get("req_id")
+                ch = self._req_channel.get(rid) if type(rid) is int else None
+                named = [st for (s, c), st in self._declared.items() if s == sym and ch in (None, c)] \
+                    if isinstance(sym, str) else []
+                for st in named or [None]:
+                    self.ctx.parse_error(f"subscribe rejected: {msg.get('error', '?')}", ts, st)
         # status, pong and other control frames carry no market data
 
     def _on_book(self, entry: dict, typ: str, ts: float, nbytes: int) -> None:

@@ -15,7 +15,7 @@ import orjson
 from ...venues.kraken import book_checksum
 from ..faults import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE
 from ..server import iso, iso_now
-from .market import SimBook
+from .market import SimBook, split_sep
 from .proto import SimClient
 
 
@@ -72,6 +72,12 @@ class KrakenClient(SimClient):
                           "symbol": sym}
             ok = channel in ("book", "trade") and method in ("subscribe", "unsubscribe")
             ack = {"method": method, "result": result, "success": ok, "time_in": iso_now(), "time_out": iso_now(), **req}
+            if ok and split_sep(sym, "/") is None:
+                # Kraken's own answer to a pair it does not list (one answer per symbol of the request)
+                self.push(orjson.dumps({"error": f"Currency pair not supported {sym}", "method": method,
+                                        "success": False, "symbol": sym, "time_in": iso_now(),
+                                        "time_out": iso_now(), **req}).decode(), CTL)
+                continue
             if not ok:
                 ack = {"error": f"unsupported {method} {channel}", "method": method, "success": False,
                        "time_in": iso_now(), "time_out": iso_now(), **req}
