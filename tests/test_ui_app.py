@@ -116,7 +116,9 @@ async def test_tape_shows_real_trades_and_selecting_streams_switches_the_ladder(
         ask, bid = around_spread(ladder.rows_text)
         assert (ask[0], bid[0]) == (sushi_book.asks[0][0], sushi_book.bids[0][0])
         assert "TRADES SUSHIUSDT" in tape.rows_text[0]
-        # Home: the first row (sorted by venue, symbol; book first), and from now on the user's choice holds
+        # sorted by name (`o`: from worst first to by venue), Home: the first row (venue, symbol; book
+        # first), and from now on the user's choice holds
+        await pilot.press("o")
         await pilot.press("home")
         await pilot.pause(0.1)
         assert app.selected == akro_book.key

@@ -42,6 +42,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓  j k", "select a stream: the ladder and tape follow it"),
     ("PgUp PgDn Home End", "move through the streams table"),
     ("← →", "scroll the streams table sideways"),
+    ("/", "filter the streams as you type (Enter keeps it, Esc clears it)"),
+    ("o  O", "sort the streams by the next column / reverse (worst first by default)"),
     ("s", "jump to the next stream that is not healthy"),
     ("]  [", "coarser / finer price grouping of the ladder"),
     ("space", "pause / resume the replay"),

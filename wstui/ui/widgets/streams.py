@@ -2,9 +2,13 @@
 
 A DataTable re-renders every cell of the table whenever any cell changes, and here some cell of every
 row (its age, its rates) changes every frame; so this is a small table of its own: the rows are built as
-plain text pieces, and only the screen lines whose text changed are repainted.  Keyboard: up/down (and
-page/home/end) move the cursor, which selects the stream the ladder and tape show; left/right scroll the
-columns after the state badge when the terminal is narrow (venue, symbol, channel and state stay put).
+plain text pieces, only for the rows on screen, and only the screen lines whose text changed are
+repainted, so thousands of streams cost what the visible forty do.  Keyboard: up/down (and page/home/end)
+move the cursor, which selects the stream the ladder and tape show; left/right scroll the columns after
+the state badge when the terminal is narrow (venue, symbol, channel and state stay put); ``/`` filters as
+you type (every word must match the venue, symbol, channel or state; Enter keeps it, Esc clears it);
+``o`` sorts by the next column, ``O`` reverses (worst first by default: state, then age; a click on a
+header sorts by that column); the mouse wheel scrolls.
 
 A row whose stream is stale, out of sync or down is drawn entirely in the alarm style, and its badge
 says so in words (NO_COLOR terminals).
@@ -45,6 +49,10 @@ COLUMNS = (
 COL_INDEX = {c[0]: i for i, c in enumerate(COLUMNS)}
 CHANNEL_ORDER = {"book": 0, "trades": 1}
 ROW_BAD = frozenset(("stale", "out_of_sync", "down"))
+# worst first: alarms, then warnings, then the calm states (an unknown state counts as a warning)
+SEVERITY = {"down": 0, "out_of_sync": 1, "stale": 2, "lagging": 3, "connecting": 4, "quiet": 6, "live": 7,
+            "ended": 8}
+SORTS = ("worst", "venue", "symbol", "channel", "age", "r1", "r10", "lat", "gaps", "cksum", "resync", "reconn")
 
 
 def row_class(s: StreamView) -> str:
@@ -83,6 +91,32 @@ def sort_key(s: StreamView) -> tuple:
     return (s.venue, s.symbol, CHANNEL_ORDER.get(s.channel, 9), s.channel)
 
 
+def worst_key(s: StreamView) -> tuple:
+    """Worst first: the state's severity, then the longest silent, then by name."""
+    return (SEVERITY.get(s.state, 5), -(s.last_age_s or 0.0)) + sort_key(s)
+
+
+_BY = {
+    "venue": sort_key,
+    "symbol": lambda s: (s.symbol, s.venue, s.channel),
+    "channel": lambda s: (s.channel,) + sort_key(s),
+    "age": lambda s: (-(s.last_age_s or 0.0),) + sort_key(s),
+    "r1": lambda s: (-s.rate_1s,) + sort_key(s),
+    "r10": lambda s: (-s.rate_10s,) + sort_key(s),
+    "lat": lambda s: (-(s.latency_ms_p50 or 0.0),) + sort_key(s),
+    "gaps": lambda s: (-s.gaps,) + sort_key(s),
+    "cksum": lambda s: (-s.checksum_failed, -s.checksum_ok) + sort_key(s),
+    "resync": lambda s: (-s.resyncs,) + sort_key(s),
+    "reconn": lambda s: (-s.reconnects,) + sort_key(s),
+}
+
+
+def matches(s: StreamView, words: list[str]) -> bool:
+    """Every word (lower case) is part of the stream's venue, symbol, channel or state."""
+    hay = f"{s.venue} {s.symbol} {s.channel} {s.state}".lower()
+    return all(w in hay for w in words)
+
+
 class StreamsTable(LinesWidget, can_focus=True):
     """One row per stream; the cursor row is the selected stream."""
 
@@ -99,6 +133,9 @@ class StreamsTable(LinesWidget, can_focus=True):
         Binding("end", "move(100000)", "last", show=False),
         Binding("left", "scroll_columns(-1)", "scroll left", show=False),
         Binding("right", "scroll_columns(1)", "scroll right", show=False),
+        Binding("slash", "filter", "filter", show=False),
+        Binding("o", "sort(1)", "sort", show=False),
+        Binding("O", "sort(0)", "reverse sort", show=False),
     ]
 
     class Selected(Message):
@@ -110,12 +147,17 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.keys: list[str] = []  # row order
-        self._cells: dict[str, list[tuple[str, str]]] = {}
-        self._row_cls: dict[str, str] = {}
+        self.keys: list[str] = []  # row order (after the filter)
+        self.views: dict[str, StreamView] = {}  # every stream of the last snapshot
         self.cursor = 0
         self.top = 0  # first row shown
         self.xoff = 0  # scrollable columns skipped on the left
+        self.filter = ""  # what was typed after "/"
+        self.typing = False  # "/" pressed: keys go to the filter until Enter or Esc
+        self.sort = "worst"
+        self.reverse = False
+        self._fit: dict[int, int] = {}  # widths of the fit-the-content columns, over every stream
+        self._fit_keys: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------ data
     @property
@@ -124,19 +166,36 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def cell(self, key: str, column: str) -> str:
         """The text a column shows for a stream (what is on screen when the column is visible)."""
-        return self._cells[key][COL_INDEX[column]][0]
+        return cells(self.views[key])[COL_INDEX[column]][0]
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
-        streams = snap.streams
-        if len(streams) != len(self.keys) or any(s.key not in self._cells for s in streams):
-            self.keys = [s.key for s in sorted(streams, key=sort_key)]
-            if selected in self.keys:
-                self.cursor = self.keys.index(selected)
-            self.refresh(layout=True)  # the table's height follows its rows
-        for s in streams:
-            self._cells[s.key] = cells(s)
-            self._row_cls[s.key] = row_class(s)
+        self.views = {s.key: s for s in snap.streams}
+        self._order(selected if selected is not None else self.selected)
         self.redraw()
+
+    def _order(self, keep: str | None) -> None:
+        """Filter and sort the rows; the cursor stays on ``keep`` (the selected stream) if it is shown."""
+        views = self.views.values()
+        words = self.filter.lower().split()
+        if words:
+            views = [s for s in views if matches(s, words)]
+        by = worst_key if self.sort == "worst" else _BY[self.sort]
+        keys = [s.key for s in sorted(views, key=by, reverse=self.reverse)]
+        if len(keys) != len(self.keys):
+            self.refresh(layout=True)  # the table's height follows its rows
+        self.keys = keys
+        if keep is not None and keep in self.views:
+            try:
+                self.cursor = keys.index(keep)
+            except ValueError:
+                self.cursor = min(self.cursor, max(0, len(keys) - 1))
+        else:
+            self.cursor = min(self.cursor, max(0, len(keys) - 1))
+        names = frozenset(self.views)
+        if names != self._fit_keys:  # the set of streams changed: measure the name columns again
+            self._fit_keys = names
+            self._fit = {i: max([len(COLUMNS[i][1])] + [len(cells(s)[i][0]) for s in self.views.values()])
+                         for i, c in enumerate(COLUMNS) if c[2] is None}
 
     def point(self, key: str | None) -> None:
         """Put the cursor on ``key`` without announcing it (the app chose it, not the user)."""
@@ -168,21 +227,98 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.xoff = max(0, min(len(COLUMNS) - FIXED - 1, self.xoff + delta))
         self.redraw()
 
+    def action_filter(self) -> None:
+        self.typing = True
+        self.redraw()
+
+    def action_sort(self, step: int) -> None:
+        """``step`` 1: sort by the next column (worst first, venue, symbol, ...); 0: reverse the order."""
+        if step:
+            self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+            self.reverse = False
+        else:
+            self.reverse = not self.reverse
+        self._order(self.selected)
+        self.redraw()
+
+    def set_filter(self, text: str) -> None:
+        keep = self.selected
+        self.filter = text
+        self.top = 0
+        self._order(keep)
+        self.redraw()
+
+    def on_key(self, event: events.Key) -> None:
+        """While filtering, printable keys type into the filter (no app key fires)."""
+        if not self.typing:
+            return
+        key = event.key
+        if key == "escape":
+            self.typing = False
+            self.set_filter("")
+        elif key == "enter":
+            self.typing = False
+            self.redraw()
+        elif key == "backspace":
+            self.set_filter(self.filter[:-1])
+        elif event.is_printable and event.character:
+            self.set_filter(self.filter + event.character)
+        elif key not in ("up", "down", "pageup", "pagedown", "home", "end"):
+            return
+        else:
+            return  # cursor keys still move while filtering
+        event.stop()
+        event.prevent_default()
+
     def on_click(self, event: events.Click) -> None:
         if event.y >= 1:
             self._move_to(self.top + event.y - 1)
+            return
+        col = self._column_at(event.x)  # a header: sort by that column (again: reverse)
+        if col is not None:
+            name = "worst" if col == "state" else col
+            if name in SORTS:
+                if self.sort == name:
+                    self.reverse = not self.reverse
+                else:
+                    self.sort, self.reverse = name, False
+                self._order(self.selected)
+                self.redraw()
+
+    def _column_at(self, x: int) -> str | None:
+        widths = self._widths()
+        pos = 0
+        for i in list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS))):
+            pos += 1 + widths[i]
+            if x < pos:
+                return COLUMNS[i][0]
+        return None
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._scroll(3)
+        event.stop()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._scroll(-3)
+        event.stop()
+
+    def _scroll(self, delta: int) -> None:
+        """The wheel moves the view (the cursor follows when it would leave it)."""
+        visible = max(1, self.size.height - 1)
+        self.top = max(0, min(max(0, len(self.keys) - visible), self.top + delta))
+        if self.cursor < self.top:
+            self._move_to(self.top)
+        elif self.cursor >= self.top + visible:
+            self._move_to(self.top + visible - 1)
+        else:
+            self.redraw()
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self.keys) + 1
 
     # ------------------------------------------------------------ drawing
     def _widths(self) -> list[int]:
-        out = []
-        for i, (_k, label, width, _r) in enumerate(COLUMNS):
-            if width is None:
-                width = max([len(label)] + [len(self._cells[k][i][0]) for k in self.keys])
-            out.append(width)
-        return out
+        return [self._fit.get(i, len(c[1])) if c[2] is None else c[2] for i, c in enumerate(COLUMNS)]
 
     def build(self, width: int, height: int) -> list[Row]:
         widths = self._widths()
@@ -199,16 +335,29 @@ class StreamsTable(LinesWidget, can_focus=True):
             header.append((" " + (f"{label:>{widths[i]}}" if right else f"{label:<{widths[i]}}"), "streams--header"))
         if self.xoff:
             header[FIXED - 1] = (header[FIXED - 1][0] + " «", "streams--header")
+        if self.typing or self.filter or self.sort != "worst" or self.reverse:
+            # what the rows are: the filter being typed, how many match, the order
+            order = ("worst first" if self.sort == "worst" else f"by {self.sort}") + (" reversed" if self.reverse else "")
+            what = f" /{clean(self.filter, 40)}{'_' if self.typing else ''} {len(self.keys)} of {len(self.views)}" \
+                if (self.typing or self.filter) else ""
+            status = f"{what}  sorted {order}"
+            if self.typing:  # typing: the filter line takes the header's place
+                header = [(fmt.fit(status + " ", width), "streams--header")]
+            else:  # after the column labels, where it fits
+                used = sum(len(t) for t, _ in header)
+                header.append((" " * max(1, width - used - len(status)) + status, "streams--header"))
         header.append((" " * width, "streams--header"))
         rows: list[Row] = [tuple(header)]
         focused = self.has_focus
         for r in range(self.top, min(len(self.keys), self.top + visible)):
             key = self.keys[r]
-            rcls = self._row_cls.get(key, "")
+            view = self.views[key]
+            row_cells = cells(view)
+            rcls = row_class(view)
             cursor = r == self.cursor
             pieces = []
             for i in shown:
-                text, cls = self._cells[key][i]
+                text, cls = row_cells[i]
                 right = COLUMNS[i][3]
                 w = widths[i]
                 text = fmt.fit(text, w)

@@ -1,0 +1,73 @@
+"""The streams table over many streams, as an SRE uses it: filter as you type, sort, wheel, worst first."""
+
+from __future__ import annotations
+
+from test_ui_app import FUTURES, ended, make_app, until
+
+from textual import events
+
+from wstui.ui.widgets.streams import StreamsTable
+
+
+async def test_slash_filters_as_you_type_and_keys_do_not_leak_to_the_app():
+    app = make_app(FUTURES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        table = app.query_one(StreamsTable)
+        total = len(table.keys)
+        assert total == 16
+        await pilot.press("slash", "s", "u", "s", "h", "i")
+        await pilot.pause(0.1)
+        assert table.filter == "sushi" and table.typing
+        assert table.keys and all("SUSHI" in k for k in table.keys)
+        assert "/sushi_" in table.rows_text[0] and f"of {total}" in table.rows_text[0]
+        # a second word narrows; q and s type into the filter instead of quitting or jumping
+        await pilot.press("space", "b", "o", "o", "k")
+        await pilot.pause(0.1)
+        assert table.keys == ["binance-futures:SUSHIUSDT:book"]
+        assert app.is_running and app.selected == "binance-futures:SUSHIUSDT:book"
+        await pilot.press("enter")  # keep it
+        await pilot.pause(0.1)
+        assert not table.typing and table.keys == ["binance-futures:SUSHIUSDT:book"]
+        await pilot.press("slash", "escape")  # clear it
+        await pilot.pause(0.1)
+        assert table.filter == "" and len(table.keys) == total
+        await pilot.press("slash", "q", "backspace", "x", "r", "p")
+        await pilot.pause(0.1)
+        assert app.is_running and table.filter == "xrp" and all("XRP" in k for k in table.keys)
+
+
+async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls():
+    app = make_app(FUTURES, stale_after=1.0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        await pilot.pause(0.1)
+        table = app.query_one(StreamsTable)
+        assert table.sort == "worst"
+        views = [table.views[k] for k in table.keys]
+        ages = [v.last_age_s or 0.0 for v in views]
+        assert ages == sorted(ages, reverse=True)  # all ended: the longest silent first
+        await pilot.press("o")  # by venue: names in order
+        await pilot.pause(0.1)
+        names = [(table.views[k].venue, table.views[k].symbol) for k in table.keys]
+        assert names == sorted(names) and "sorted by venue" in table.rows_text[0]
+        for _ in range(4):  # symbol, channel, age, msg/s (r1)
+            await pilot.press("o")
+        await pilot.pause(0.1)
+        assert table.sort == "r1"
+        await pilot.press("O")  # reversed
+        await pilot.pause(0.1)
+        assert table.reverse and "reversed" in table.rows_text[0]
+        msgs = [table.views[k].messages for k in table.keys]
+        assert len(msgs) == len(table.keys)
+        # the wheel moves the view, and the cursor with it when it would leave the screen
+        await pilot.resize_terminal(120, 24)  # fewer rows than streams
+        await pilot.press("home")
+        await pilot.pause(0.1)
+        assert table.top == 0 and table.size.height - 1 < len(table.keys)
+        table.post_message(events.MouseScrollDown(table, 5, 3, 0, 1, 0, False, False, False))
+        await pilot.pause(0.1)
+        assert table.top == 3 and table.cursor == 3
+        table.post_message(events.MouseScrollUp(table, 5, 3, 0, -1, 0, False, False, False))
+        await pilot.pause(0.1)
+        assert table.top == 0 and table.cursor == 3
