@@ -71,3 +71,38 @@ async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls()
         table.post_message(events.MouseScrollUp(table, 5, 3, 0, -1, 0, False, False, False))
         await pilot.pause(0.1)
         assert table.top == 0 and table.cursor == 3
+
+
+async def test_enter_opens_a_streams_detail_with_its_events_book_and_raw_frames(tmp_path):
+    from conftest import read_records, real_feed, write_records
+    from test_kraken_v2 import tamper
+
+    from wstui.ui.widgets.detail import StreamDetail
+
+    bad, _pos = tamper(read_records(real_feed("kraken_v2_btcusd.jsonl.gz")), 500)
+    path = write_records(tmp_path / "tampered.jsonl.gz", bad)
+    app = make_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        table = app.query_one(StreamsTable)
+        table.select("kraken:BTC/USD:book")
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, StreamDetail) and screen.key == "kraken:BTC/USD:book"
+        text = screen.text
+        snap = app.snap
+        s = snap.stream("kraken:BTC/USD:book")
+        assert f"checksums {s.checksum_ok:,} ok / {s.checksum_failed} failed" in text and s.checksum_failed >= 1
+        assert "checksum_failed" in text and "crc32" in text  # the event, with its detail
+        assert f"{s.bids[0][0]}" in text and f"{s.asks[0][0]}" in text  # the book's best levels
+        assert "latest frames of" in text and '"symbol":"BTC/USD"' in text  # raw frames naming it
+        assert "connection " in text and ("ws://" in text or "wss://" in text)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, StreamDetail)
+        # Enter while typing a filter keeps the filter; it does not open the detail
+        await pilot.press("slash", "b", "t", "c", "enter")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, StreamDetail) and table.filter == "btc"

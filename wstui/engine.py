@@ -29,6 +29,7 @@ from .venues.base import FetchCallback, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
+RECENT_KEPT = 30  # latest frames kept per connection (a stream's detail screen shows those naming it)
 
 
 class Conn:
@@ -49,6 +50,7 @@ class Conn:
         self.connects = 1
         self.up = True
         self.last_ts: float | None = None
+        self.recent: deque[tuple[float, str | bytes]] = deque(maxlen=RECENT_KEPT)
         self.venue: Venue = (venue or venue_for(addr))(self)
 
     # ---- ConnContext -----------------------------------------------------------------------
@@ -58,6 +60,7 @@ class Conn:
                                     frames=frames)
         if st.key not in self.streams:
             self.streams[st.key] = st
+            st.conn_id = self.conn_id
             self.engine.attach(st)
         return st
 
@@ -90,8 +93,9 @@ class Conn:
         self.engine.bad(detail)
 
     def view(self) -> ConnView:
+        recent = tuple(reversed(self.recent))  # raw: whoever shows one cleans it (cheap when nobody looks)
         return ConnView(self.conn_id, self.addr, self.venue.name, self.messages, self.bytes, self.heartbeats,
-                        self.parse_errors, self.connects, self.up, self.last_ts)
+                        self.parse_errors, self.connects, self.up, self.last_ts, recent)
 
 
 class Engine:
@@ -222,6 +226,7 @@ class Engine:
         conn.messages += 1
         conn.bytes += n
         conn.last_ts = ts
+        conn.recent.append((ts, data))
         self.messages += 1
         self.bytes += n
         try:
@@ -332,6 +337,7 @@ class Engine:
             book_updates=updates, has_tape=tape is not None, trades=trades, trades_total=st.trades_total,
             stale_after=st.stale_after, version=st.version,
             frames=tuple(reversed(st.frames)) if st.frames else (), has_frames=st.frames is not None,
+            conn=st.conn_id,
         )
 
     def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int = 500) -> Snapshot:

@@ -51,6 +51,7 @@ class StreamView:
     frames: tuple[tuple[float, str], ...]  # latest frames, newest first (generic feeds)
     has_frames: bool
     version: int
+    conn: str = ""  # the connection carrying it
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class ConnView:
     connects: int
     up: bool
     last_ts: float | None
+    recent: tuple[tuple[float, str | bytes], ...] = ()  # its latest frames received, newest first, as
+    # received: untrusted text, to be cleaned by whoever shows it
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ class Stream:
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
-        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
+        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink", "conn_id",
     )
 
     def __init__(
@@ -98,6 +98,7 @@ class Stream:
         self.venue = venue
         self.symbol = symbol
         self.channel = channel
+        self.conn_id = ""  # the connection that carries it (the latest that declared it)
         self.key = f"{venue}:{symbol}:{channel}"
         self.book: Book | None = Book() if book else None
         self.tape: deque[Trade] | None = deque(maxlen=tape_len) if tape else None

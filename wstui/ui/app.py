@@ -33,6 +33,7 @@ from . import fmt
 from .widgets.events import EventsLog
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
+from .widgets.detail import StreamDetail
 from .widgets.tape import TapeView
 
 STYLES = Path(__file__).resolve().parent / "styles"
@@ -44,6 +45,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("← →", "scroll the streams table sideways"),
     ("/", "filter the streams as you type (Enter keeps it, Esc clears it)"),
     ("o  O", "sort the streams by the next column / reverse (worst first by default)"),
+    ("Enter", "the selected stream in detail: events, integrity, book, trades, raw frames"),
     ("s", "jump to the next stream that is not healthy"),
     ("]  [", "coarser / finer price grouping of the ladder"),
     ("space", "pause / resume the replay"),
@@ -357,6 +359,9 @@ class WstuiApp(App):
         ladder.update_view(book, bnote)
         ladder.set_class(book is not None and book.state in ROW_BAD, "-alarm")
         self.w_tape.update_view(tape, tnote)
+
+    def on_streams_table_opened(self, event: StreamsTable.Opened) -> None:
+        self.push_screen(StreamDetail(event.key))
 
     def on_streams_table_selected(self, event: StreamsTable.Selected) -> None:
         self.follow_busiest = False  # the user chose: never move the view under them again

@@ -134,12 +134,20 @@ class StreamsTable(LinesWidget, can_focus=True):
         Binding("left", "scroll_columns(-1)", "scroll left", show=False),
         Binding("right", "scroll_columns(1)", "scroll right", show=False),
         Binding("slash", "filter", "filter", show=False),
+        Binding("enter", "open", "details", show=False),
         Binding("o", "sort(1)", "sort", show=False),
         Binding("O", "sort(0)", "reverse sort", show=False),
     ]
 
     class Selected(Message):
         """The cursor moved to another stream."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    class Opened(Message):
+        """Enter on a row: show that stream in detail."""
 
         def __init__(self, key: str) -> None:
             super().__init__()
@@ -226,6 +234,12 @@ class StreamsTable(LinesWidget, can_focus=True):
     def action_scroll_columns(self, delta: int) -> None:
         self.xoff = max(0, min(len(COLUMNS) - FIXED - 1, self.xoff + delta))
         self.redraw()
+
+    def action_open(self) -> None:
+        if self.typing:  # Enter ends typing the filter (on_key), it does not open anything
+            return
+        if self.selected is not None:
+            self.post_message(self.Opened(self.selected))
 
     def action_filter(self) -> None:
         self.typing = True

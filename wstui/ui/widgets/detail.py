@@ -1,0 +1,164 @@
+"""A stream's detail screen (Enter on a row of the streams table): everything wstui knows about one
+stream, redrawn from each snapshot while it is open.
+
+- its state, since when and why; its connection, address and connects;
+- counts and rates, latency percentiles, the rate sparkline;
+- integrity: gaps, checksums, resyncs, reconnects, parse errors, the book's state;
+- its events (state changes, gaps, checksum failures, resyncs) and its connection's (connects and
+  disconnects with their reasons), newest first, with their times;
+- its book (top levels) and latest trades;
+- the connection's latest raw frames that name its symbol (cleaned, cut to the width).
+
+Feed text is untrusted: everything goes through ``core.text.clean`` into plain ``Text`` (never markup).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ...core.snapshot import ConnView, Snapshot, StreamView
+from ...core.text import clean
+from .. import fmt
+
+BOOK_LEVELS = 10
+TRADES = 10
+EVENTS = 30
+FRAMES = 8
+
+
+def _dur(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def detail_text(snap: Snapshot | None, key: str, width: int) -> Text:
+    """The screen's content for stream ``key`` in ``snap``."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    s = snap.stream(key) if snap is not None else None
+    if s is None:
+        t.append(f" {clean(key, 120)}: not in the latest snapshot (removed?)\n", "bold")
+        t.append(" Esc closes")
+        return t
+    conn: ConnView | None = next((c for c in snap.connections if c.conn == s.conn), None)
+    badge, _cls = fmt.badge(s.state)
+    t.append(f" {clean(s.key, 120)}  ", "bold")
+    t.append(f"{badge} since {fmt.clock(s.state_since)} ({_dur(snap.now - s.state_since)})")
+    t.append("    Esc closes\n", "dim")
+    if s.reason:
+        t.append(f" why: {clean(s.reason, 200)}\n")
+    if conn is not None:
+        t.append(f" connection {clean(conn.conn, 60)} {clean(conn.addr, 120)}: "
+                 f"{'up' if conn.up else 'down'}, {conn.connects} connect(s), {conn.messages:,} frames, "
+                 f"{conn.heartbeats:,} heartbeats\n")
+    age = "never" if s.last_age_s is None else f"{s.last_age_s:.1f} s ago"
+    t.append(f" messages {s.messages:,} ({s.bytes / 1e6:.2f} MB), {s.rate_1s:.1f}/s over 1 s, "
+             f"{s.rate_10s:.1f}/s over 10 s; last {age}; stale after {s.stale_after:g} s\n")
+    lat = "-" if s.latency_ms_p50 is None else f"p50 {s.latency_ms_p50:.1f} ms, p99 {s.latency_ms_p99 or 0:.1f} ms"
+    t.append(f" latency {lat}    last 10 s {fmt.sparkline(s.history, 30)}\n")
+    t.append(f" integrity: gaps {s.gaps}, checksums {s.checksum_ok:,} ok / {s.checksum_failed} failed, "
+             f"resyncs {s.resyncs}, reconnects {s.reconnects}, parse errors {s.parse_errors}"
+             + (", CROSSED" if s.crossed else "") + "\n",
+             "bold red" if (s.gaps or s.checksum_failed or s.crossed) else "")
+    if s.has_book:
+        t.append(f" book: {s.book_state}, {s.book_levels[0]:,} bids / {s.book_levels[1]:,} asks, "
+                 f"{s.book_updates:,} updates\n")
+    t.append("\n events (newest first)\n", "bold")
+    shown = 0
+    for ev in reversed(snap.events):
+        if ev.stream == s.key or (s.conn and ev.stream == s.conn):
+            t.append(f"  {fmt.clock(ev.ts)}  {clean(ev.kind, 16):<16} {clean(ev.detail, max(20, width - 34))}\n")
+            shown += 1
+            if shown >= EVENTS:
+                break
+    if not shown:
+        t.append("  none kept\n", "dim")
+    book = _book_of(snap, s)
+    if book is not None and (book.bids or book.asks):
+        t.append(f"\n book {clean(book.key, 80)} (best {BOOK_LEVELS} a side)\n", "bold")
+        t.append(f"  {'bid size':>16} {'bid':>14} | {'ask':<14} {'ask size':<16}\n", "dim")
+        for i in range(BOOK_LEVELS):
+            b = book.bids[i] if i < len(book.bids) else None
+            a = book.asks[i] if i < len(book.asks) else None
+            t.append(f"  {clean(b[1], 16) if b else '':>16} {clean(b[0], 14) if b else '':>14} | "
+                     f"{clean(a[0], 14) if a else '':<14} {clean(a[1], 16) if a else '':<16}\n")
+    tape = _tape_of(snap, s)
+    if tape is not None and tape.trades:
+        t.append(f"\n trades {clean(tape.key, 80)} (latest {TRADES})\n", "bold")
+        for tr in tape.trades[:TRADES]:
+            t.append(f"  {fmt.clock(tr.ts)}  {clean(tr.side, 5).upper():<5} {clean(tr.price, 16):>16} "
+                     f"{clean(tr.size, 16):>16}\n")
+    if conn is not None and conn.recent:
+        t.append(f"\n latest frames of {clean(conn.conn, 60)} naming {clean(s.symbol, 40)}\n", "bold")
+        shown = 0
+        for ts, data in conn.recent:
+            text = data if isinstance(data, str) else repr(data)
+            if s.symbol not in text:
+                continue
+            t.append(f"  {fmt.clock(ts)}  {clean(text, max(20, width - 18))}\n")
+            shown += 1
+            if shown >= FRAMES:
+                break
+        if not shown:
+            t.append("  none among its latest frames\n", "dim")
+    return t
+
+
+def _book_of(snap: Snapshot, s: StreamView) -> StreamView | None:
+    if s.has_book:
+        return s
+    return next((o for o in snap.streams if o.has_book and o.venue == s.venue and o.symbol == s.symbol), None)
+
+
+def _tape_of(snap: Snapshot, s: StreamView) -> StreamView | None:
+    if s.has_tape:
+        return s
+    return next((o for o in snap.streams if o.has_tape and o.venue == s.venue and o.symbol == s.symbol), None)
+
+
+class StreamDetail(ModalScreen):
+    """One stream in full; follows the app's snapshots until Esc (or Enter, or q)."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss", "close"), Binding("q", "app.quit", "quit")]
+    DEFAULT_CSS = """
+    StreamDetail { align: center middle; }
+    StreamDetail > VerticalScroll { width: 100%; height: 100%; border: round $accent; background: $surface; }
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self._seq: int | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(id="detail-text")
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+        self.set_interval(1.0 / max(1.0, getattr(self.app, "fps", 10.0)), self.refresh_view)
+
+    def refresh_view(self) -> None:
+        snap = self._snap()
+        seq = snap.seq if snap is not None else None
+        if seq == self._seq:
+            return
+        self._seq = seq
+        self.query_one("#detail-text", Static).update(detail_text(snap, self.key, self.size.width or 120))
+
+    @property
+    def text(self) -> str:
+        """What the screen shows, as plain text (tests)."""
+        return detail_text(self._snap(), self.key, self.size.width or 120).plain
+
+    def _snap(self) -> Snapshot | None:
+        engine = getattr(self.app, "engine", None)
+        return getattr(engine, "latest", None) or getattr(self.app, "snap", None)
