@@ -74,3 +74,23 @@ def test_600_usdm_symbols_connect_and_flow_against_the_simulator():
     assert len(books) == 600 and len(run.engine.conns) == 2
     assert sum(1 for st in books if st.messages > 0) >= 590, sum(1 for st in books if st.messages > 0)
     assert not run.events("disconnect") and not run.events("connect_failed")
+
+
+def test_connections_view_and_json_show_each_connection_against_its_venues_limits():
+    import json
+    import subprocess
+
+    from live_util import ENV, ROOT, wstui_cmd
+
+    syms = [f"bitfinex:tX{i:04d}USD" for i in range(30)]  # 3 connections of 12, 12 and 6 symbols
+    with Served("--sim", "--rate", "5", "--seed", "6", "--fault", "disconnect@1.5s") as srv:
+        p = subprocess.run(wstui_cmd("watch", *syms, "--headless", "--json", "--duration", 4, "--endpoint",
+                                     f"bitfinex={srv.url()}"), cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, env=ENV)
+    out = json.loads(p.stdout)
+    conns = out["connections"]
+    assert [c["conn"] for c in conns] == ["BITFINEX.ws.1", "BITFINEX.ws.2", "BITFINEX.ws.3"]
+    assert [c["streams"] for c in conns] == [24, 24, 12] and all(c["streams_limit"] == 25 for c in conns)
+    assert all(c["warning"] == "24 of 25 streams" for c in conns[:2]) and conns[2]["warning"] == ""
+    assert all(c["connects"] == 2 and c["disconnects"] and "1012" in c["disconnects"][0]["reason"] for c in conns)
+    assert all(c["subscribes"] >= 2 * c["streams"] // 2 for c in conns)

@@ -106,3 +106,26 @@ async def test_enter_opens_a_streams_detail_with_its_events_book_and_raw_frames(
         await pilot.press("slash", "b", "t", "c", "enter")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, StreamDetail) and table.filter == "btc"
+
+
+async def test_n_opens_the_connections_view():
+    from conftest import real_feed
+
+    from wstui.ui.widgets.connections import ConnectionsScreen
+
+    app = make_app(real_feed("bybit.jsonl.gz"))
+    async with app.run_test(size=(160, 40)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, ConnectionsScreen)
+        text = screen.text
+        conns = app.snap.connections
+        assert len(conns) >= 2 and f"{len(conns)} connections" in text
+        for c in conns:
+            assert c.conn in text and c.venue in text
+        assert "streams" in text.splitlines()[1] and "last disconnect" in text.splitlines()[1]
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConnectionsScreen)

@@ -51,6 +51,9 @@ class Conn:
         self.up = True
         self.last_ts: float | None = None
         self.recent: deque[tuple[float, str | bytes]] = deque(maxlen=RECENT_KEPT)
+        self.subscribes = 0
+        self.sub_times: deque[float] = deque(maxlen=2048)  # when subscribe frames were sent (hourly budgets)
+        self.closes: deque[tuple[float, str]] = deque(maxlen=5)
         self.venue: Venue = (venue or venue_for(addr))(self)
 
     # ---- ConnContext -----------------------------------------------------------------------
@@ -94,8 +97,23 @@ class Conn:
 
     def view(self) -> ConnView:
         recent = tuple(reversed(self.recent))  # raw: whoever shows one cleans it (cheap when nobody looks)
+        lim = self.venue.limits
+        now = self.engine.now
+        hour = sum(1 for t in self.sub_times if now - t < 3600.0)
+        n = len(self.streams)
+        warn = []
+        if lim.streams_per_conn and n >= 0.9 * lim.streams_per_conn:
+            warn.append(f"{n} of {lim.streams_per_conn} streams")
+        if lim.subs_per_hour and hour >= 0.8 * lim.subs_per_hour:
+            warn.append(f"{hour} of {lim.subs_per_hour} subscribe requests this hour")
+        rtt = None
+        probe = getattr(self.transport, "rtt", None)
+        if probe is not None:
+            rtt = probe(self.conn_id)
         return ConnView(self.conn_id, self.addr, self.venue.name, self.messages, self.bytes, self.heartbeats,
-                        self.parse_errors, self.connects, self.up, self.last_ts, recent)
+                        self.parse_errors, self.connects, self.up, self.last_ts, recent, n, lim.streams_per_conn,
+                        self.subscribes, hour, lim.subs_per_hour, rtt, tuple(reversed(self.closes)),
+                        "; ".join(warn))
 
 
 class Engine:
@@ -194,6 +212,8 @@ class Engine:
             old.up = False  # replaced: its streams are re-declared by the new connection
         conn = Conn(self, conn_id, addr, live, transport, venue)
         conn.connects = connects
+        if old is not None:
+            conn.closes = old.closes  # why it went down before: the connections view keeps the history
         self.conns[conn_id] = conn
         self.event(Event(ts, conn_id, "connect", clean(addr, 200)))
         try:
@@ -206,6 +226,8 @@ class Engine:
         conn = self.conns.get(conn_id)
         if conn is None:
             conn = self.open(conn_id, addr or f"unknown://{conn_id}", ts)
+        conn.subscribes += 1
+        conn.sub_times.append(ts)
         try:
             conn.venue.on_send(text, ts)
         except Exception as exc:
@@ -251,6 +273,7 @@ class Engine:
         if conn is None or not conn.up:
             return
         conn.up = False
+        conn.closes.append((ts, clean(reason, 200)))
         self.event(Event(ts, conn_id, "disconnect", clean(reason, 200)))
         for st in conn.streams.values():
             st.connection_down(ts)

@@ -68,7 +68,11 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
         "streams": [stream_json(s, levels) for s in snap.streams],
         "connections": [
             {"conn": c.conn, "addr": c.addr, "venue": c.venue, "messages": c.messages, "bytes": c.bytes,
-             "heartbeats": c.heartbeats, "parse_errors": c.parse_errors, "connects": c.connects, "up": c.up}
+             "heartbeats": c.heartbeats, "parse_errors": c.parse_errors, "connects": c.connects, "up": c.up,
+             "streams": c.streams, "streams_limit": c.streams_limit, "subscribes": c.subscribes,
+             "subscribes_last_hour": c.subscribes_hour, "subscribes_budget_per_hour": c.subscribes_budget,
+             "rtt_ms": _r(c.rtt_ms, 2), "disconnects": [{"ts": _r(t, 6), "reason": r} for t, r in c.closes],
+             "warning": c.warning}
             for c in snap.connections
         ],
         "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "detail": e.detail} for e in snap.events],

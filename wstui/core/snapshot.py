@@ -75,6 +75,14 @@ class ConnView:
     last_ts: float | None
     recent: tuple[tuple[float, str | bytes], ...] = ()  # its latest frames received, newest first, as
     # received: untrusted text, to be cleaned by whoever shows it
+    streams: int = 0  # streams it carries
+    streams_limit: int | None = None  # the venue's documented streams per connection
+    subscribes: int = 0  # subscribe/unsubscribe frames sent on it
+    subscribes_hour: int = 0  # ... within the last hour
+    subscribes_budget: int | None = None  # the venue's documented budget per hour
+    rtt_ms: float | None = None  # the latest WebSocket ping round trip
+    closes: tuple[tuple[float, str], ...] = ()  # the latest disconnects and why, newest first
+    warning: str = ""  # a documented limit is close
 
 
 @dataclass(frozen=True, slots=True)

@@ -489,6 +489,13 @@ class Live:
             pass  # the reader sees the close and reports it
 
     # ---------------------------------------------------------------- transport (Conn calls these)
+    def rtt(self, conn_id: str) -> float | None:
+        """The latest WebSocket ping round trip of a connection, in ms (None before the first pong)."""
+        f = self._by_conn.get(conn_id)
+        ws = f.ws if f is not None else None
+        lat = getattr(ws, "latency", 0.0) if ws is not None else 0.0
+        return lat * 1000.0 if lat else None
+
     def send(self, conn, text: str) -> None:
         f = self._by_conn.get(conn.conn_id)
         if f is not None and f.ws is not None:

@@ -33,6 +33,7 @@ from . import fmt
 from .widgets.events import EventsLog
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
+from .widgets.connections import ConnectionsScreen
 from .widgets.detail import StreamDetail
 from .widgets.tape import TapeView
 
@@ -46,6 +47,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("/", "filter the streams as you type (Enter keeps it, Esc clears it)"),
     ("o  O", "sort the streams by the next column / reverse (worst first by default)"),
     ("Enter", "the selected stream in detail: events, integrity, book, trades, raw frames"),
+    ("n", "connections: streams vs the venue's limit, rates, ping, reconnects and why, subscribe budget"),
     ("s", "jump to the next stream that is not healthy"),
     ("]  [", "coarser / finer price grouping of the ladder"),
     ("space", "pause / resume the replay"),
@@ -228,6 +230,7 @@ class WstuiApp(App):
         Binding("right_square_bracket", "group(True)", "coarser"),
         Binding("left_square_bracket", "group(False)", "finer"),
         Binding("s", "next_alert", "next alert"),
+        Binding("n", "connections", "connections", show=False),
         Binding("j", "cursor(1)", show=False),
         Binding("k", "cursor(-1)", show=False),
     ]
@@ -417,6 +420,10 @@ class WstuiApp(App):
                 table.select(s.key)
                 return
         self.notify("every stream is healthy", timeout=1.5)
+
+    def action_connections(self) -> None:
+        if not isinstance(self.screen, ConnectionsScreen):
+            self.push_screen(ConnectionsScreen())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
