@@ -129,3 +129,18 @@ async def test_n_opens_the_connections_view():
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ConnectionsScreen)
+
+
+async def test_the_tui_asks_for_books_only_of_the_markets_on_screen():
+    app = make_app(FUTURES, loops=0, speed=None)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.pause(1.0)
+        table = app.query_one(StreamsTable)
+        await pilot.press("slash", "c", "t", "k", "enter")  # only CTKUSDT's rows on screen
+        await pilot.pause(0.5)
+        focus = app.engine.focus
+        assert focus and all("CTKUSDT" in k or (app.selected and k.split(":")[1] in app.selected) for k in focus)
+        assert all(k in focus for k in table.keys)
+        snap = app.engine.latest
+        hidden = [s for s in snap.streams if s.has_book and s.key not in focus and s.book_levels[0]]
+        assert hidden and all(s.bids == () for s in hidden)  # the rest are cheap rows

@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_engine(args, source: str, file: str | None) -> Engine:
-    return Engine(stale_after=args.stale_after, lag_after=args.lag_after, source=source, file=file)
+    engine = Engine(stale_after=args.stale_after, lag_after=args.lag_after, source=source, file=file)
+    engine.focus = frozenset()  # nothing shows books while it runs (the TUI sets its own); the end is full
+    return engine
 
 
 def run_headless(engine: Engine, source, args) -> int:
@@ -276,6 +278,7 @@ def live_setup(args):
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
     out = args.output if args.cmd == "record" else args.record
     engine = Engine(stale_after=stale, lag_after=lag, stale_overrides=cfg.stale_overrides, source="live", file=out)
+    engine.focus = frozenset()  # nothing shows books while it runs (the TUI sets its own); the end is full
     recorder = None
     if out:
         recorder = Recorder(out, exchange=capture_exchange(feeds), config=capture_config(feeds, specs))

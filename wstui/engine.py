@@ -28,6 +28,7 @@ from .venues import venue_for
 from .venues.base import FetchCallback, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
+VIEW_REUSE_S = 1.0  # a stream that did not change keeps its published view this long (its age, rates)
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
 RECENT_KEPT = 30  # latest frames kept per connection (a stream's detail screen shows those naming it)
 
@@ -159,6 +160,11 @@ class Engine:
         self.live: Any = None  # the live source, when there is one (its ``backlog`` is published)
         self._ever_connected: set[str] = set()
         self.exch_offset = 0.0
+        self.focus: frozenset[str] | None = None
+        """Streams whose book and tape a view shows now (None: every stream's).  Published snapshots carry
+        the full book and tape only for these; every other stream is a cheap row (its counts, state,
+        rates).  A view sets it (the TUI: the selected market); the headless summary leaves it None."""
+        self._views: dict[str, tuple[int, float, bool, StreamView]] = {}  # key -> (version, built, full, view)
 
     def set_exch_offset(self, offset: float) -> None:
         """Receive time is shifted by ``offset`` from the venues' own clocks (a looped replay)."""
@@ -374,7 +380,7 @@ class Engine:
         return Snapshot(
             seq=self._seq, source=self.source, file=self.file, now=self.now, wall=time.time(),
             elapsed_s=time.time() - self._wall0, messages=self.messages, bytes=self.bytes,
-            streams=tuple(self.view(st, depth, ntrades) for st in self.streams.values()),
+            streams=self._stream_views(depth, ntrades),
             connections=tuple(c.view() for c in self.conns.values()),
             events=evs, events_total=self.events_total,
             bad_records=tuple(self.bad_records), bad_records_total=self.bad_total, ended=self.ended,
@@ -383,6 +389,27 @@ class Engine:
             loop=getattr(rp, "loop_no", 1), loops=getattr(rp, "loops", 1),
             backlog=getattr(rp if rp is not None else self.live, "backlog", 0), notes=tuple(self.notes),
         )
+
+    def _stream_views(self, depth: int, ntrades: int) -> tuple[StreamView, ...]:
+        """Every stream's view.  A stream that did not change since its view was built (same version) and
+        is not in focus keeps that view up to ``VIEW_REUSE_S``: with thousands of quiet streams, a snapshot
+        costs what changed and what is looked at, not the number of streams."""
+        focus = self.focus
+        now = self.now
+        cache = self._views
+        out = []
+        ended = self.ended
+        for st in self.streams.values():
+            full = focus is None or st.key in focus
+            hit = cache.get(st.key)
+            if (hit is not None and hit[0] == st.version and hit[2] == full and not ended
+                    and 0.0 <= now - hit[1] < VIEW_REUSE_S):
+                out.append(hit[3])
+                continue
+            v = self.view(st, depth, ntrades) if full else self.view(st, 0, 0)
+            cache[st.key] = (st.version, now, full, v)
+            out.append(v)
+        return tuple(out)
 
     def publish(self) -> Snapshot:
         snap = self.snapshot()

@@ -30,6 +30,7 @@ async def run_source(engine: Engine, source: Any, fps: float = 10.0) -> None:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        engine.focus = None  # the last snapshot is whole: every book (the summary prints them)
         engine.publish()
 
 

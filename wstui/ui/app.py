@@ -352,9 +352,21 @@ class WstuiApp(App):
         table.update_snapshot(snap, self.selected)
         if self.follow_busiest:
             table.point(self.selected)
+        self.engine.focus = self._focus(snap)
         self._show_selection(snap)
         self.w_events.update_snapshot(snap)
         self.stats.busy_s += time.perf_counter() - t0
+
+    def _focus(self, snap: Snapshot) -> frozenset[str]:
+        """The streams whose book and tape the next snapshots must carry: the markets of the rows on
+        screen and of the selection (a cursor move lands on data already there)."""
+        table = self.w_table
+        views = table.views
+        markets = {(v.venue, v.symbol) for v in (views.get(k) for k in table.visible_keys()) if v is not None}
+        sel = views.get(self.selected) if self.selected else None
+        if sel is not None:
+            markets.add((sel.venue, sel.symbol))
+        return frozenset(s.key for s in snap.streams if (s.venue, s.symbol) in markets)
 
     def _show_selection(self, snap: Snapshot) -> None:
         book, bnote, tape, tnote = pick(snap, self.selected)

@@ -205,6 +205,12 @@ class StreamsTable(LinesWidget, can_focus=True):
             self._fit = {i: max([len(COLUMNS[i][1])] + [len(cells(s)[i][0]) for s in self.views.values()])
                          for i, c in enumerate(COLUMNS) if c[2] is None}
 
+    def visible_keys(self) -> list[str]:
+        """The streams of the rows on screen (and one screen either side: the next page is ready)."""
+        visible = max(1, self.size.height - 1)
+        lo = max(0, self.top - visible)
+        return self.keys[lo:self.top + 2 * visible]
+
     def point(self, key: str | None) -> None:
         """Put the cursor on ``key`` without announcing it (the app chose it, not the user)."""
         if key in self.keys and self.keys.index(key) != self.cursor:
