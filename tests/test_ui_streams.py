@@ -144,3 +144,40 @@ async def test_the_tui_asks_for_books_only_of_the_markets_on_screen():
         snap = app.engine.latest
         hidden = [s for s in snap.streams if s.has_book and s.key not in focus and s.book_levels[0]]
         assert hidden and all(s.bids == () for s in hidden)  # the rest are cheap rows
+
+
+async def test_g_groups_by_venue_then_connection_and_enter_collapses_a_group(tmp_path):
+    from conftest import real_feed
+
+    app = make_app(real_feed("bybit.jsonl.gz"))
+    async with app.run_test(size=(140, 50)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        table = app.query_one(StreamsTable)
+        total = len(table.keys)
+        venues = sorted({v.venue for v in table.views.values()})
+        assert len(venues) >= 2
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        groups = [line for line in table.lines if type(line).__name__ == "Group"]
+        assert sorted(groups) == venues and len(table.keys) == total
+        assert "grouped by venue" in table.rows_text[0]
+        first = groups[0]
+        n = sum(1 for v in table.views.values() if v.venue == first)
+        await pilot.press("home")
+        await pilot.pause(0.1)
+        assert f"{first}: {n} stream" in table.rows_text[1] and table.selected is None
+        await pilot.press("enter")  # the first group's line: collapse it
+        await pilot.pause(0.2)
+        assert first in table.collapsed and len(table.keys) == total - n
+        assert table.lines[table.cursor] == first and "▸" in table.rows_text[1]
+        await pilot.press("enter")  # open it again
+        await pilot.pause(0.1)
+        assert len(table.keys) == total
+        await pilot.press("g")  # by connection
+        await pilot.pause(0.1)
+        conns = sorted(c.conn for c in app.snap.connections)
+        groups = sorted(line for line in table.lines if type(line).__name__ == "Group")
+        assert groups == sorted({v.conn for v in table.views.values()}) and set(groups) <= set(conns)
+        await pilot.press("g")  # not grouped
+        await pilot.pause(0.1)
+        assert table.group is None and table.lines == table.keys

@@ -46,6 +46,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("← →", "scroll the streams table sideways"),
     ("/", "filter the streams as you type (Enter keeps it, Esc clears it)"),
     ("o  O", "sort the streams by the next column / reverse (worst first by default)"),
+    ("g", "group the streams by venue, by connection, or not (Enter on a group collapses it)"),
     ("Enter", "the selected stream in detail: events, integrity, book, trades, raw frames"),
     ("n", "connections: streams vs the venue's limit, rates, ping, reconnects and why, subscribe budget"),
     ("s", "jump to the next stream that is not healthy"),
@@ -426,8 +427,9 @@ class WstuiApp(App):
         if snap is None or not table.keys:
             return
         n = len(table.keys)
+        at = table.keys.index(table.selected) if table.selected in table.keys else -1
         for i in range(1, n + 1):
-            s = snap.stream(table.keys[(table.cursor + i) % n])
+            s = snap.stream(table.keys[(at + i) % n])
             if s is not None and s.state not in ("live", "ended"):
                 table.select(s.key)
                 return

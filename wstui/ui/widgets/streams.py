@@ -8,7 +8,8 @@ move the cursor, which selects the stream the ladder and tape show; left/right s
 the state badge when the terminal is narrow (venue, symbol, channel and state stay put); ``/`` filters as
 you type (every word must match the venue, symbol, channel or state; Enter keeps it, Esc clears it);
 ``o`` sorts by the next column, ``O`` reverses (worst first by default: state, then age; a click on a
-header sorts by that column); the mouse wheel scrolls.
+header sorts by that column); ``g`` groups the rows by venue, then by connection, then not at all (Enter
+on a group's line collapses or opens it); the mouse wheel scrolls; Enter on a stream opens its detail.
 
 A row whose stream is stale, out of sync or down is drawn entirely in the alarm style, and its badge
 says so in words (NO_COLOR terminals).
@@ -111,6 +112,13 @@ _BY = {
 }
 
 
+class Group(str):
+    """A group's line in the table (its name); told apart from a stream key by its type."""
+
+
+GROUPINGS = (None, "venue", "conn")
+
+
 def matches(s: StreamView, words: list[str]) -> bool:
     """Every word (lower case) is part of the stream's venue, symbol, channel or state."""
     hay = f"{s.venue} {s.symbol} {s.channel} {s.state}".lower()
@@ -136,6 +144,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         Binding("slash", "filter", "filter", show=False),
         Binding("enter", "open", "details", show=False),
         Binding("o", "sort(1)", "sort", show=False),
+        Binding("g", "group", "group", show=False),
         Binding("O", "sort(0)", "reverse sort", show=False),
     ]
 
@@ -155,7 +164,11 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.keys: list[str] = []  # row order (after the filter)
+        self.keys: list[str] = []  # the streams shown, in row order (after the filter, groups open)
+        self.lines: list[str] = []  # the rows: stream keys and Group lines; the cursor indexes these
+        self.group: str | None = None  # None, "venue" or "conn"
+        self.collapsed: set[str] = set()  # groups shown as their line only
+        self._group_stats: dict[str, tuple[int, int]] = {}  # group -> (streams, unhealthy)
         self.views: dict[str, StreamView] = {}  # every stream of the last snapshot
         self.cursor = 0
         self.top = 0  # first row shown
@@ -170,7 +183,11 @@ class StreamsTable(LinesWidget, can_focus=True):
     # ------------------------------------------------------------ data
     @property
     def selected(self) -> str | None:
-        return self.keys[self.cursor] if 0 <= self.cursor < len(self.keys) else None
+        """The stream under the cursor (None on a group's line)."""
+        if 0 <= self.cursor < len(self.lines):
+            line = self.lines[self.cursor]
+            return None if isinstance(line, Group) else line
+        return None
 
     def cell(self, key: str, column: str) -> str:
         """The text a column shows for a stream (what is on screen when the column is visible)."""
@@ -178,7 +195,9 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
         self.views = {s.key: s for s in snap.streams}
-        self._order(selected if selected is not None else self.selected)
+        cur = self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None
+        # the cursor stays on a group's line; else on the selected stream
+        self._order(cur if isinstance(cur, Group) else (selected if selected is not None else self.selected))
         self.redraw()
 
     def _order(self, keep: str | None) -> None:
@@ -188,17 +207,34 @@ class StreamsTable(LinesWidget, can_focus=True):
         if words:
             views = [s for s in views if matches(s, words)]
         by = worst_key if self.sort == "worst" else _BY[self.sort]
-        keys = [s.key for s in sorted(views, key=by, reverse=self.reverse)]
-        if len(keys) != len(self.keys):
-            self.refresh(layout=True)  # the table's height follows its rows
-        self.keys = keys
-        if keep is not None and keep in self.views:
-            try:
-                self.cursor = keys.index(keep)
-            except ValueError:
-                self.cursor = min(self.cursor, max(0, len(keys) - 1))
+        ordered = sorted(views, key=by, reverse=self.reverse)
+        keep_line = keep if keep is not None else (self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None)
+        if self.group is None:
+            lines = [s.key for s in ordered]
+            keys = lines
         else:
-            self.cursor = min(self.cursor, max(0, len(keys) - 1))
+            buckets: dict[str, list[StreamView]] = {}
+            for s in ordered:
+                buckets.setdefault(s.venue if self.group == "venue" else (s.conn or "(no connection)"), []).append(s)
+            lines, keys = [], []
+            self._group_stats = {}
+            # the group with the worst stream first, then by name
+            for name in sorted(buckets, key=lambda g: (min(SEVERITY.get(s.state, 5) for s in buckets[g]), g)):
+                members = buckets[name]
+                self._group_stats[name] = (len(members), sum(1 for s in members if s.state in ROW_BAD))
+                lines.append(Group(name))
+                if name not in self.collapsed:
+                    mk = [s.key for s in members]
+                    lines.extend(mk)
+                    keys.extend(mk)
+        if len(lines) != len(self.lines):
+            self.refresh(layout=True)  # the table's height follows its rows
+        self.lines = lines
+        self.keys = keys
+        if keep_line is not None and keep_line in lines:
+            self.cursor = lines.index(keep_line)
+        else:
+            self.cursor = min(self.cursor, max(0, len(lines) - 1))
         names = frozenset(self.views)
         if names != self._fit_keys:  # the set of streams changed: measure the name columns again
             self._fit_keys = names
@@ -209,26 +245,28 @@ class StreamsTable(LinesWidget, can_focus=True):
         """The streams of the rows on screen (and one screen either side: the next page is ready)."""
         visible = max(1, self.size.height - 1)
         lo = max(0, self.top - visible)
-        return self.keys[lo:self.top + 2 * visible]
+        return [k for k in self.lines[lo:self.top + 2 * visible] if not isinstance(k, Group)]
 
     def point(self, key: str | None) -> None:
         """Put the cursor on ``key`` without announcing it (the app chose it, not the user)."""
-        if key in self.keys and self.keys.index(key) != self.cursor:
-            self.cursor = self.keys.index(key)
+        if key in self.keys and self.lines.index(key) != self.cursor:
+            self.cursor = self.lines.index(key)
             self.redraw()
 
     def select(self, key: str) -> None:
         if key in self.keys:
-            self._move_to(self.keys.index(key))
+            self._move_to(self.lines.index(key))
 
     def _move_to(self, row: int) -> None:
-        if not self.keys:
+        if not self.lines:
             return
-        row = max(0, min(len(self.keys) - 1, row))
+        row = max(0, min(len(self.lines) - 1, row))
         if row != self.cursor:
             self.cursor = row
             self.redraw()
-            self.post_message(self.Selected(self.keys[row]))
+            line = self.lines[row]
+            if not isinstance(line, Group):
+                self.post_message(self.Selected(line))
 
     # ------------------------------------------------------------ keys and mouse
     def action_move(self, delta: int) -> None:
@@ -244,8 +282,22 @@ class StreamsTable(LinesWidget, can_focus=True):
     def action_open(self) -> None:
         if self.typing:  # Enter ends typing the filter (on_key), it does not open anything
             return
-        if self.selected is not None:
-            self.post_message(self.Opened(self.selected))
+        line = self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None
+        if isinstance(line, Group):  # a group's line: collapse or open it
+            self.collapsed ^= {str(line)}
+            self._order(line)
+            self.redraw()
+        elif line is not None:
+            self.post_message(self.Opened(line))
+
+    def action_group(self) -> None:
+        """Group by venue, then by connection, then not at all."""
+        keep = self.selected
+        self.group = GROUPINGS[(GROUPINGS.index(self.group) + 1) % len(GROUPINGS)]
+        self.collapsed.clear()
+        self.top = 0
+        self._order(keep)
+        self.redraw()
 
     def action_filter(self) -> None:
         self.typing = True
@@ -325,7 +377,7 @@ class StreamsTable(LinesWidget, can_focus=True):
     def _scroll(self, delta: int) -> None:
         """The wheel moves the view (the cursor follows when it would leave it)."""
         visible = max(1, self.size.height - 1)
-        self.top = max(0, min(max(0, len(self.keys) - visible), self.top + delta))
+        self.top = max(0, min(max(0, len(self.lines) - visible), self.top + delta))
         if self.cursor < self.top:
             self._move_to(self.top)
         elif self.cursor >= self.top + visible:
@@ -334,7 +386,7 @@ class StreamsTable(LinesWidget, can_focus=True):
             self.redraw()
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self.keys) + 1
+        return len(self.lines) + 1
 
     # ------------------------------------------------------------ drawing
     def _widths(self) -> list[int]:
@@ -348,16 +400,18 @@ class StreamsTable(LinesWidget, can_focus=True):
             self.top = self.cursor
         elif self.cursor >= self.top + visible:
             self.top = self.cursor - visible + 1
-        self.top = max(0, min(self.top, max(0, len(self.keys) - visible)))
+        self.top = max(0, min(self.top, max(0, len(self.lines) - visible)))
         header = []
         for i in shown:
             _k, label, _w, right = COLUMNS[i]
             header.append((" " + (f"{label:>{widths[i]}}" if right else f"{label:<{widths[i]}}"), "streams--header"))
         if self.xoff:
             header[FIXED - 1] = (header[FIXED - 1][0] + " «", "streams--header")
-        if self.typing or self.filter or self.sort != "worst" or self.reverse:
+        if self.typing or self.filter or self.sort != "worst" or self.reverse or self.group:
             # what the rows are: the filter being typed, how many match, the order
             order = ("worst first" if self.sort == "worst" else f"by {self.sort}") + (" reversed" if self.reverse else "")
+            if self.group:
+                order += f", grouped by {'venue' if self.group == 'venue' else 'connection'}"
             what = f" /{clean(self.filter, 40)}{'_' if self.typing else ''} {len(self.keys)} of {len(self.views)}" \
                 if (self.typing or self.filter) else ""
             status = f"{what}  sorted {order}"
@@ -369,8 +423,17 @@ class StreamsTable(LinesWidget, can_focus=True):
         header.append((" " * width, "streams--header"))
         rows: list[Row] = [tuple(header)]
         focused = self.has_focus
-        for r in range(self.top, min(len(self.keys), self.top + visible)):
-            key = self.keys[r]
+        for r in range(self.top, min(len(self.lines), self.top + visible)):
+            key = self.lines[r]
+            if isinstance(key, Group):
+                n, bad = self._group_stats.get(key, (0, 0))
+                mark = "▸" if key in self.collapsed else "▾"
+                text = f" {mark} {clean(key, 60)}: {n:,} stream{'s' if n != 1 else ''}" + (f", {bad} unhealthy" if bad else "")
+                style = "streams--bad" if bad else "streams--header"
+                if r == self.cursor:
+                    style = f"{style} streams--cursor" if self.has_focus else f"{style} streams--cursor-blur"
+                rows.append(((fmt.fit(text, width) + " " * max(0, width - len(text)), style),))
+                continue
             view = self.views[key]
             row_cells = cells(view)
             rcls = row_class(view)
