@@ -48,7 +48,8 @@ def test_backoff_stays_within_bounds_and_removal_stops_retrying():
         assert lo <= d <= hi, (i, d, lo, hi)
     assert max(feed.delays) > cap / 2 and all(d <= cap for d in feed.delays)
     # the waits really happened: attempt n+1 starts about delay n after attempt n
-    gaps = [b - a for a, b in zip(feed.attempt_times, feed.attempt_times[1:])]
+    times = list(feed.attempt_times)
+    gaps = [b - a for a, b in zip(times, times[1:])]
     for d, g in zip(feed.delays, gaps):
         assert d - 0.005 <= g <= d + 0.15, (d, g)
     # removal stopped the retries: nothing after it (the last attempt began before removal)

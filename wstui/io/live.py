@@ -330,6 +330,7 @@ class Live:
                 break
             delay = backoff.next()
             f.delays.append(delay)
+            f.delays_total += 1
             f.wake.clear()
             try:
                 await asyncio.wait_for(f.wake.wait(), delay)

@@ -89,6 +89,7 @@ class Replay:
         self._last_ts: float | None = None
         self._prescanned = False
         self._disorder = 0
+        self._noted_mono = False
         self._ordered: list[tuple[int, bytes | None, str | None]] | None = None
 
     # ---------------------------------------------------------------- controls (any thread)
@@ -260,9 +261,11 @@ class Replay:
             if ts < EPOCH_MIN:
                 if last_wall is not None and clock_shift == 0.0:
                     clock_shift = last_wall - ts
-                    engine.notes.append(
-                        f"{self.path.name}: receive stamps switch to a monotonic clock at line {line_no}; "
-                        f"rebased onto the wall clock of the record before")
+                    if not self._noted_mono:  # the same file each pass (loops, restarts): noted once
+                        self._noted_mono = True
+                        engine.notes.append(
+                            f"{self.path.name}: receive stamps switch to a monotonic clock at line {line_no}; "
+                            f"rebased onto the wall clock of the record before")
                 ts += clock_shift
             else:
                 last_wall = ts
