@@ -265,7 +265,7 @@ def test_engine_thread_runs_live_and_backlog_is_measured():
         while time.time() < deadline:
             snap = engine.latest
             if snap is not None:
-                peak = max(peak, snap.backlog)
+                peak = max(peak, snap.backlog_frames)
             time.sleep(0.05)
         th.stop(5)
         assert not th.is_alive() and th.error is None

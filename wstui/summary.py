@@ -64,7 +64,8 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
         "bytes": snap.bytes,
         "bad_records": [{"file": b.file, "line": b.line, "error": b.error} for b in snap.bad_records],
         "bad_records_total": snap.bad_records_total,
-        "backlog": snap.backlog,
+        "backlog_frames": snap.backlog_frames,
+        "replay_behind_s": _r(snap.replay_behind_s, 3),
         "streams": [stream_json(s, levels) for s in snap.streams],
         "connections": [
             {"conn": c.conn, "addr": c.addr, "venue": c.venue, "messages": c.messages, "bytes": c.bytes,

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from ..core.snapshot import SourceStatus
 from ..core.text import clean
 from .capture import RECORD_TYPES, CaptureError, iter_lines
 
@@ -79,7 +80,7 @@ class Replay:
         self.end: float | None = None  # capture time of the last record (this pass, shifted)
         self.position: float | None = None
         self.records = 0
-        self.backlog = 0
+        self.behind_s = 0.0  # seconds behind the capture's pace (a slow machine)
         self.done = False
         self._restart = False
         self._stop = False
@@ -91,6 +92,11 @@ class Replay:
         self._disorder = 0
         self._noted_mono = False
         self._ordered: list[tuple[int, bytes | None, str | None]] | None = None
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(position=self.position, start=self.start, end=self.end, speed=self.speed,
+                            paused=self.paused, loop=self.loop_no, loops=self.loops,
+                            replay_behind_s=self.behind_s)
 
     # ---------------------------------------------------------------- controls (any thread)
     def pause(self) -> None:
@@ -168,7 +174,7 @@ class Replay:
         self._prescanned = True
 
     async def run(self, engine) -> None:
-        engine.replay = self
+        engine.set_source(self)
         engine.fetcher = self._fetch
         if not self._prescanned:
             self.prescan()
@@ -355,11 +361,11 @@ class Replay:
             cap0, wall0 = self._anchor
             due = wall0 + (ts - cap0) / speed
             delay = due - now
-            self.backlog = 0
+            self.behind_s = 0.0
             if delay <= 0.0005:
                 if delay < -1.0:
                     # behind by more than a second (a slow machine): measure it, do not pretend
-                    self.backlog = int(-delay * 1000)
+                    self.behind_s = round(-delay, 3)
                 return True
             await asyncio.sleep(min(delay, 0.1))
             if self.paused or self._restart or self._stop:

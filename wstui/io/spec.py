@@ -99,6 +99,7 @@ class Feed:
     delays_total: int = 0  # backoff waits ever started (``attempts`` counts the connect attempts)
     sessions: int = 0
     ws: Any = None
+    queued: Any = None  # frames received on the current session, not yet processed (a deque)
     last_rx: float = 0.0
     close_reason: str | None = None
     last_error: str | None = None

@@ -116,11 +116,13 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
         t.append(f" {fmt.speed(snap.speed)} ", "bold")
         loops = "∞" if snap.loops == 0 else str(snap.loops)
         optional = [f" {fmt.date_clock(snap.now)} ", f" loop {snap.loop}/{loops} ", f" {snap.messages:,} msgs "]
-        if snap.backlog:
-            optional.insert(0, f" behind {snap.backlog / 1000:.1f}s ")
+        if snap.replay_behind_s:
+            optional.insert(0, f" behind {snap.replay_behind_s:.1f} s ")
     else:
         t.append(" ● live ", "bold")
         optional = [f" {fmt.date_clock(snap.now)} ", f" {snap.messages:,} msgs "]
+        if snap.backlog_frames:
+            optional.insert(0, f" backlog {snap.backlog_frames:,} frames ")
     if snap.bad_records_total:
         optional.insert(0, f" {snap.bad_records_total} bad records ")
     for piece in optional:
