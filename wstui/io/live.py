@@ -134,6 +134,8 @@ class Live:
         self.frames = 0  # frames processed (handed to the engine)
         self.frames_received = 0  # frames our read loops took from the sockets
         self.frames_unprocessed = 0  # frames still queued when their session ended (stopping)
+        self._rec_reported = False  # the recorder's failure was told (event, note)
+        self._rec_overflow = False
         self.backlog_peak = 0  # most frames ever seen waiting (sampled every tick)
         self.started: float | None = None
         self._stopping = False
@@ -254,6 +256,10 @@ class Live:
                                        f"stopping" if unprocessed else ""))
                 if self.recorder is not None:
                     self.recorder.close()
+                    self._check_recorder(time.time())
+                    note = self.recorder.overflow_note()
+                    if note:
+                        engine.notes.append(note)
                 self.done = True
 
     async def _shutdown(self) -> None:
@@ -291,6 +297,21 @@ class Live:
             b = self.backlog_frames
             if b > self.backlog_peak:
                 self.backlog_peak = b
+            if self.recorder is not None:
+                self._check_recorder(now)
+
+    def _check_recorder(self, now: float) -> None:
+        """A recording that stopped being written (disk full, I/O error) or fell behind: said at once."""
+        rec = self.recorder
+        err = getattr(rec, "error", None)
+        if err and not self._rec_reported:
+            self._rec_reported = True
+            self.engine.event(Event(now, "recorder", "record_failed", clean(err, 200)))
+            self.engine.notes.append(f"{clean(err, 200)}: nothing more is recorded (records dropped are counted)")
+        note = rec.overflow_note() if hasattr(rec, "overflow_note") else None
+        if note and not self._rec_overflow:
+            self._rec_overflow = True
+            self.engine.event(Event(now, "recorder", "record_dropping", clean(note, 200)))
 
     async def _run_feed(self, f: Feed) -> None:
         engine = self.engine

@@ -139,6 +139,9 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
         return Text(f" ✖ the engine stopped: {clean(error, 200)}", no_wrap=True, overflow="ellipsis"), "bad"
     if snap is None:
         return Text(" waiting for the first snapshot…"), "dim"
+    if snap.recording_error:
+        return Text(f" ✖ RECORDING FAILED ({snap.recording_dropped:,} records dropped): "
+                    f"{clean(snap.recording_error, 160)}", no_wrap=True, overflow="ellipsis"), "bad"
     groups: dict[str, list[str]] = {}
     lagging = []
     for s in snap.streams:
