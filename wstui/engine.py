@@ -49,6 +49,7 @@ class Conn:
         self.connects = 1
         self.up = True
         self.last_ts: float | None = None
+        self.extensions = ""  # negotiated WebSocket extensions (live)
         self.venue: Venue = (venue or venue_for(addr))(self)
 
     # ---- ConnContext -----------------------------------------------------------------------
@@ -91,7 +92,7 @@ class Conn:
 
     def view(self) -> ConnView:
         return ConnView(self.conn_id, self.addr, self.venue.name, self.messages, self.bytes, self.heartbeats,
-                        self.parse_errors, self.connects, self.up, self.last_ts)
+                        self.parse_errors, self.connects, self.up, self.last_ts, self.extensions)
 
 
 class Engine:

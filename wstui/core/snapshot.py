@@ -73,6 +73,7 @@ class ConnView:
     connects: int
     up: bool
     last_ts: float | None
+    extensions: str = ""  # WebSocket extensions negotiated (Sec-WebSocket-Extensions), "" for none
 
 
 @dataclass(frozen=True, slots=True)

@@ -326,7 +326,8 @@ class Live:
                 ws = await connect(
                     f.url, open_timeout=self.open_timeout, ping_interval=self.ping_interval,
                     ping_timeout=self.ping_timeout, close_timeout=CLOSE_TIMEOUT_S, max_queue=MAX_QUEUE,
-                    max_size=MAX_SIZE, user_agent_header="wstui", **({"proxy": None} if host in LOOPBACK else {}),
+                    max_size=MAX_SIZE, user_agent_header="wstui", compression=f.venue.compression,
+                    **({"proxy": None} if host in LOOPBACK else {}),
                 )
             except asyncio.CancelledError:
                 raise
@@ -378,6 +379,10 @@ class Live:
         ts = time.time()
         conn, subs = self._open_in_engine(f, ts)
         f.ws = ws
+        ext = getattr(getattr(ws, "response", None), "headers", {}).get("Sec-WebSocket-Extensions") or ""
+        conn.extensions = clean(ext, 120)
+        if ext:
+            engine.event(Event(ts, cid, "extension", conn.extensions))
         f.last_rx = ts
         self._cancel_resubs(f)
         f.bad_since.clear()
