@@ -1,6 +1,7 @@
 """Write capture format 2 while a live session runs (``wstui record``, ``wstui watch --record``).
 
-The file is what ``wstui replay`` and cryptofeed read: a header line, then one typed record per line::
+The file is what ``wstui replay`` reads (cryptofeed 3 reads only its own pcap captures: convert with
+``tools/to_cryptofeed.py``, see the README): a header line, then one typed record per line::
 
     {"t":"header","format":2,"exchange":"KRAKEN","config":{"l2_book":["BTC-USD"]},"recorded":...}
     {"t":"connect","conn":"KRAKEN.ws.1","ts":...,"addr":"wss://ws.kraken.com/v2"}   (+ "endpoint" if moved)
