@@ -305,8 +305,9 @@ def cmd_live(args) -> int:
             asyncio.run(main())
             snap = engine.latest or engine.publish()
             if args.cmd == "record":
-                print(f"wstui record: {recorder.frames - recorder.dropped} frames ({recorder.records} records) "
-                      f"from {sum(f.sessions for f in source.feeds)} connection(s) written to {recorder.path}",
+                lost = f"; {recorder.dropped} records NOT written" if recorder.dropped else ""
+                print(f"wstui record: {recorder.frames} frames ({recorder.records} records) from "
+                      f"{sum(f.sessions for f in source.feeds)} connection(s) written to {recorder.path}{lost}",
                       file=sys.stderr)
             elif args.json:
                 sys.stdout.write(orjson.dumps(summary_json(snap, args.levels)).decode() + "\n")
