@@ -96,7 +96,7 @@ def bench_file(path: Path, repeat: int, min_seconds: float) -> dict:
             rp = indexed
             rp.http.reset()
             e.fetcher = rp._fetch
-            e.replay = rp
+            e.set_source(rp)
             frame = e.frame
             for r in records:
                 t = r.get("t")

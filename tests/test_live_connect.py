@@ -48,7 +48,8 @@ def test_backoff_stays_within_bounds_and_removal_stops_retrying():
         assert lo <= d <= hi, (i, d, lo, hi)
     assert max(feed.delays) > cap / 2 and all(d <= cap for d in feed.delays)
     # the waits really happened: attempt n+1 starts about delay n after attempt n
-    gaps = [b - a for a, b in zip(feed.attempt_times, feed.attempt_times[1:])]
+    times = list(feed.attempt_times)
+    gaps = [b - a for a, b in zip(times, times[1:])]
     for d, g in zip(feed.delays, gaps):
         assert d - 0.005 <= g <= d + 0.15, (d, g)
     # removal stopped the retries: nothing after it (the last attempt began before removal)
@@ -264,7 +265,7 @@ def test_engine_thread_runs_live_and_backlog_is_measured():
         while time.time() < deadline:
             snap = engine.latest
             if snap is not None:
-                peak = max(peak, snap.backlog)
+                peak = max(peak, snap.backlog_frames)
             time.sleep(0.05)
         th.stop(5)
         assert not th.is_alive() and th.error is None

@@ -308,14 +308,15 @@ def cmd_live(args) -> int:
             asyncio.run(main())
             snap = engine.latest or engine.publish()
             if args.cmd == "record":
+                lost = f"; {recorder.dropped} records NOT written" if recorder.dropped else ""
                 print(f"wstui record: {recorder.frames} frames ({recorder.records} records) from "
-                      f"{sum(f.sessions for f in source.feeds)} connection(s) written to {recorder.path}",
+                      f"{sum(f.sessions for f in source.feeds)} connection(s) written to {recorder.path}{lost}",
                       file=sys.stderr)
             elif args.json:
                 sys.stdout.write(orjson.dumps(summary_json(snap, args.levels)).decode() + "\n")
             else:
                 print(summary_text(snap))
-            return 0
+            return 1 if recorder is not None and (recorder.error or recorder.dropped) else 0  # lost data
 
         def on_term(signum, frame):  # the TUI: whatever was received is on disk before we go
             source.stop()
@@ -328,8 +329,9 @@ def cmd_live(args) -> int:
     finally:
         if recorder is not None:
             recorder.close()
-            if recorder.error:
-                print(f"wstui: warning: {recorder.error}", file=sys.stderr)
+            if recorder.error or recorder.dropped:
+                what = recorder.error or recorder.overflow_note() or "recording incomplete"
+                print(f"wstui: error: {what}; {recorder.dropped} records dropped", file=sys.stderr)
 
 
 def cmd_serve(args) -> int:

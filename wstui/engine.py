@@ -21,7 +21,7 @@ from collections import deque
 from fnmatch import fnmatchcase
 from typing import Any, Callable
 
-from .core.snapshot import BadRecord, ConnView, Snapshot, StreamView
+from .core.snapshot import BadRecord, ConnView, Snapshot, SourceStatus, StatusSource, StreamView
 from .core.stream import BOOK_EMPTY, Event, Stream
 from .core.text import clean
 from .venues import venue_for
@@ -55,6 +55,7 @@ class Conn:
         self.subscribes = 0
         self.sub_times: deque[float] = deque(maxlen=2048)  # when subscribe frames were sent (hourly budgets)
         self.closes: deque[tuple[float, str]] = deque(maxlen=5)
+        self.extensions = ""  # negotiated WebSocket extensions (live)
         self.venue: Venue = (venue or venue_for(addr))(self)
 
     # ---- ConnContext -----------------------------------------------------------------------
@@ -114,7 +115,7 @@ class Conn:
         return ConnView(self.conn_id, self.addr, self.venue.name, self.messages, self.bytes, self.heartbeats,
                         self.parse_errors, self.connects, self.up, self.last_ts, recent, n, lim.streams_per_conn,
                         self.subscribes, hour, lim.subs_per_hour, rtt, tuple(reversed(self.closes)),
-                        "; ".join(warn))
+                        "; ".join(warn), self.extensions)
 
 
 class Engine:
@@ -156,8 +157,7 @@ class Engine:
         self._seq = 0
         self._wall0 = time.time()
         self.latest: Snapshot | None = None
-        self.replay: Any = None  # the replay source, when there is one (position, speed, pause)
-        self.live: Any = None  # the live source, when there is one (its ``backlog`` is published)
+        self.status_source: StatusSource | None = None  # read for position, speed, backlog, recording
         self._ever_connected: set[str] = set()
         self.exch_offset = 0.0
         self.focus: frozenset[str] | None = None
@@ -165,6 +165,10 @@ class Engine:
         the full book and tape only for these; every other stream is a cheap row (its counts, state,
         rates).  A view sets it (the TUI: the selected market); the headless summary leaves it None."""
         self._views: dict[str, tuple[int, float, bool, StreamView]] = {}  # key -> (version, built, full, view)
+
+    def set_source(self, source: StatusSource) -> None:
+        """The source driving this engine: its ``status()`` goes into every snapshot."""
+        self.status_source = source
 
     def set_exch_offset(self, offset: float) -> None:
         """Receive time is shifted by ``offset`` from the venues' own clocks (a looped replay)."""
@@ -373,7 +377,8 @@ class Engine:
         depth = self.book_depth if depth is None else depth
         ntrades = self.tape_depth if ntrades is None else ntrades
         self._seq += 1
-        rp = self.replay
+        src = self.status_source
+        st = src.status() if src is not None else _NO_STATUS
         evs = tuple(self.events)
         if events < len(evs):
             evs = evs[-events:]
@@ -384,10 +389,9 @@ class Engine:
             connections=tuple(c.view() for c in self.conns.values()),
             events=evs, events_total=self.events_total,
             bad_records=tuple(self.bad_records), bad_records_total=self.bad_total, ended=self.ended,
-            start=getattr(rp, "start", None), end=getattr(rp, "end", None),
-            speed=getattr(rp, "speed", None), paused=getattr(rp, "paused", False),
-            loop=getattr(rp, "loop_no", 1), loops=getattr(rp, "loops", 1),
-            backlog=getattr(rp if rp is not None else self.live, "backlog", 0), notes=tuple(self.notes),
+            start=st.start, end=st.end, speed=st.speed, paused=st.paused, loop=st.loop, loops=st.loops,
+            backlog_frames=st.backlog_frames, replay_behind_s=st.replay_behind_s,
+            recording_error=st.recording_error, recording_dropped=st.recording_dropped, notes=tuple(self.notes),
         )
 
     def _stream_views(self, depth: int, ntrades: int) -> tuple[StreamView, ...]:
@@ -419,6 +423,9 @@ class Engine:
     def restart_clock(self) -> None:
         """Start the wall-clock ``elapsed_s`` over (a replay was restarted)."""
         self._wall0 = time.time()
+
+
+_NO_STATUS = SourceStatus()
 
 
 def _brief(exc: BaseException) -> str:

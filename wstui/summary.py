@@ -64,7 +64,10 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
         "bytes": snap.bytes,
         "bad_records": [{"file": b.file, "line": b.line, "error": b.error} for b in snap.bad_records],
         "bad_records_total": snap.bad_records_total,
-        "backlog": snap.backlog,
+        "backlog_frames": snap.backlog_frames,
+        "replay_behind_s": _r(snap.replay_behind_s, 3),
+        "recording_error": snap.recording_error,
+        "recording_dropped": snap.recording_dropped,
         "streams": [stream_json(s, levels) for s in snap.streams],
         "connections": [
             {"conn": c.conn, "addr": c.addr, "venue": c.venue, "messages": c.messages, "bytes": c.bytes,
@@ -72,7 +75,7 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
              "streams": c.streams, "streams_limit": c.streams_limit, "subscribes": c.subscribes,
              "subscribes_last_hour": c.subscribes_hour, "subscribes_budget_per_hour": c.subscribes_budget,
              "rtt_ms": _r(c.rtt_ms, 2), "disconnects": [{"ts": _r(t, 6), "reason": r} for t, r in c.closes],
-             "warning": c.warning}
+             "warning": c.warning, "extensions": c.extensions}
             for c in snap.connections
         ],
         "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "detail": e.detail} for e in snap.events],

@@ -8,6 +8,7 @@ another thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .book import Level
 from .stream import Event, Trade
@@ -83,6 +84,30 @@ class ConnView:
     rtt_ms: float | None = None  # the latest WebSocket ping round trip
     closes: tuple[tuple[float, str], ...] = ()  # the latest disconnects and why, newest first
     warning: str = ""  # a documented limit is close
+    extensions: str = ""  # WebSocket extensions negotiated (Sec-WebSocket-Extensions), "" for none
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """What a source (a replay, live sockets) tells the engine about itself, read at every snapshot."""
+
+    position: float | None = None  # replay: capture time reached
+    start: float | None = None  # replay: capture time of the first record (this pass)
+    end: float | None = None  # replay: capture time of the last record (this pass)
+    speed: float | None = None  # replay: None = as fast as possible
+    paused: bool = False
+    loop: int = 1
+    loops: int = 1
+    backlog_frames: int = 0  # live: frames our read loop received and has not yet processed
+    replay_behind_s: float = 0.0  # replay: seconds behind the capture's pace (a slow machine)
+    recording_error: str | None = None  # the recorder failed: nothing more is written
+    recording_dropped: int = 0  # records the recorder could not write (after a failure, or buffer full)
+
+
+class StatusSource(Protocol):
+    """The narrow interface the engine reads a source through."""
+
+    def status(self) -> SourceStatus: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +134,10 @@ class Snapshot:
     paused: bool = False
     loop: int = 1
     loops: int = 1
-    backlog: int = 0
+    backlog_frames: int = 0  # live: frames received by our read loop, not yet processed
+    replay_behind_s: float = 0.0  # replay: seconds behind the capture's pace
+    recording_error: str | None = None
+    recording_dropped: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def stream(self, key: str) -> StreamView | None:

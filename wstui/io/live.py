@@ -15,7 +15,8 @@
   connection reconnected (:class:`~wstui.io.resync.ResyncWatchdog`).
 - Every failure (DNS, TLS, refused, HTTP status on the handshake, server close, ping timeout) becomes a
   clear reason on ``engine.close`` (streams ``down``) and an event; never a traceback.
-- ``backlog`` (published in the snapshot) is the number of frames received but not yet processed.
+- ``backlog_frames`` (published in the snapshot) is the number of frames our read loop took off the
+  sockets and has not yet processed (a reader task per connection queues them, stamped on arrival).
 - With a :class:`~wstui.io.record.Recorder` every frame is written with its receive time, before the
   engine sees it.
 """
@@ -35,6 +36,7 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import (ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI)
 
+from ..core.snapshot import SourceStatus
 from ..core.stream import BOOK_OK, Event
 from ..core.text import clean
 from ..venues.generic import Generic
@@ -129,7 +131,11 @@ class Live:
         self._rng = rng
         self.engine: Any = None
         self.done = False
-        self.frames = 0
+        self.frames = 0  # frames processed (handed to the engine)
+        self.frames_received = 0  # frames our read loops took from the sockets
+        self.frames_unprocessed = 0  # frames still queued when their session ended (stopping)
+        self._rec_reported = False  # the recorder's failure was told (event, note)
+        self._rec_overflow = False
         self.backlog_peak = 0  # most frames ever seen waiting (sampled every tick)
         self.started: float | None = None
         self._stopping = False
@@ -143,17 +149,15 @@ class Live:
 
     # ---------------------------------------------------------------- controls (any thread)
     @property
-    def backlog(self) -> int:
-        """Frames received from the sockets but not yet processed."""
-        n = 0
-        for f in self.feeds:
-            ws = f.ws
-            if ws is not None:
-                try:
-                    n += len(ws.recv_messages.frames)
-                except (AttributeError, TypeError):
-                    pass
-        return n
+    def backlog_frames(self) -> int:
+        """Frames our read loops received and have not yet processed (counted by us, per feed)."""
+        return sum(len(f.queued) for f in self.feeds if f.queued is not None)
+
+    def status(self) -> SourceStatus:
+        rec = self.recorder
+        return SourceStatus(backlog_frames=self.backlog_frames,
+                            recording_error=getattr(rec, "error", None),
+                            recording_dropped=getattr(rec, "dropped", 0))
 
     def stop(self) -> None:
         self._stopping = True
@@ -214,7 +218,7 @@ class Live:
     # ---------------------------------------------------------------- running
     async def run(self, engine) -> None:
         self.engine = engine
-        engine.live = self
+        engine.set_source(self)
         engine.fetcher = self._fetch
         self._loop = asyncio.get_running_loop()
         self._stop_ev = asyncio.Event()
@@ -246,10 +250,17 @@ class Live:
                         f.ws.transport.abort()
                 now = time.time()
                 engine.tick(now)
+                unprocessed = self.frames_unprocessed + self.backlog_frames  # sessions cancelled just now
                 engine.notes.append(f"live: {sum(c.messages for c in engine.conns.values())} frames in "
-                                    f"{now - self.started:.1f} s; peak backlog {self.backlog_peak} frames")
+                                    f"{now - self.started:.1f} s; peak backlog {self.backlog_peak} frames"
+                                    + (f"; {unprocessed} frames received but not processed when "
+                                       f"stopping" if unprocessed else ""))
                 if self.recorder is not None:
                     self.recorder.close()
+                    self._check_recorder(time.time())
+                    note = self.recorder.overflow_note()
+                    if note:
+                        engine.notes.append(note)
                 self.done = True
 
     async def _shutdown(self) -> None:
@@ -284,9 +295,24 @@ class Live:
             now = time.time()
             engine.tick(now)
             self.watchdog.check(self.feeds, engine.conns, now, self.rest.pending, self._reconnect)
-            b = self.backlog
+            b = self.backlog_frames
             if b > self.backlog_peak:
                 self.backlog_peak = b
+            if self.recorder is not None:
+                self._check_recorder(now)
+
+    def _check_recorder(self, now: float) -> None:
+        """A recording that stopped being written (disk full, I/O error) or fell behind: said at once."""
+        rec = self.recorder
+        err = getattr(rec, "error", None)
+        if err and not self._rec_reported:
+            self._rec_reported = True
+            self.engine.event(Event(now, "recorder", "record_failed", clean(err, 200)))
+            self.engine.notes.append(f"{clean(err, 200)}: nothing more is recorded (records dropped are counted)")
+        note = rec.overflow_note() if hasattr(rec, "overflow_note") else None
+        if note and not self._rec_overflow:
+            self._rec_overflow = True
+            self.engine.event(Event(now, "recorder", "record_dropping", clean(note, 200)))
 
     async def _run_feed(self, f: Feed) -> None:
         engine = self.engine
@@ -304,7 +330,8 @@ class Live:
                 ws = await connect(
                     f.url, open_timeout=self.open_timeout, ping_interval=self.ping_interval,
                     ping_timeout=self.ping_timeout, close_timeout=CLOSE_TIMEOUT_S, max_queue=MAX_QUEUE,
-                    max_size=MAX_SIZE, user_agent_header="wstui", **({"proxy": None} if host in LOOPBACK else {}),
+                    max_size=MAX_SIZE, user_agent_header="wstui", compression=f.venue.compression,
+                    **({"proxy": None} if host in LOOPBACK else {}),
                 )
             except asyncio.CancelledError:
                 raise
@@ -335,6 +362,7 @@ class Live:
                 break
             delay = backoff.next()
             f.delays.append(delay)
+            f.delays_total += 1
             f.wake.clear()
             try:
                 await asyncio.wait_for(f.wake.wait(), delay)
@@ -355,6 +383,10 @@ class Live:
         ts = time.time()
         conn, subs = self._open_in_engine(f, ts)
         f.ws = ws
+        ext = getattr(getattr(ws, "response", None), "headers", {}).get("Sec-WebSocket-Extensions") or ""
+        conn.extensions = clean(ext, 120)
+        if ext:
+            engine.event(Event(ts, cid, "extension", conn.extensions))
         f.last_rx = ts
         f.send_at = 0.0
         self._cancel_resubs(f)
@@ -383,16 +415,33 @@ class Live:
                 ka = None
             if ka:
                 ka_task = asyncio.create_task(self._keepalive(f, ws, float(ka[0]), str(ka[1])))
+            # a reader task takes frames off the socket (stamped and recorded on arrival) into our own
+            # queue; this loop processes them: the queue's length is the backlog, in frames
             frame = engine.frame
-            async for msg in ws:
-                t = time.time()
-                f.last_rx = t
-                if rec is not None:
-                    rec.recv(cid, t, msg)
-                frame(cid, msg, t)
-                n += 1
-                if n % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
+            q: deque = deque()
+            f.queued = q
+            more = asyncio.Event()
+            room = asyncio.Event()
+            reader = asyncio.create_task(self._read(f, ws, q, more, room))
+            try:
+                while True:
+                    if not q:
+                        if reader.done():
+                            break
+                        more.clear()
+                        await more.wait()
+                        continue
+                    t, msg = q.popleft()
+                    frame(cid, msg, t)
+                    n += 1
+                    if n % YIELD_EVERY == 0:
+                        room.set()
+                        await asyncio.sleep(0)
+                    elif not room.is_set() and len(q) < MAX_QUEUE // 2:
+                        room.set()
+                reader.result()  # the reason the socket ended (ConnectionClosed, ...)
+            finally:
+                reader.cancel()
         except ConnectionClosed as exc:
             exc_closed = exc
         except asyncio.CancelledError:
@@ -403,6 +452,9 @@ class Live:
             if ka_task is not None:
                 ka_task.cancel()
             f.ws = None
+            if f.queued:
+                self.frames_unprocessed += len(f.queued)  # stopping: received (and recorded), not shown
+            f.queued = None
             self.frames += n
             t = time.time()
             if not self._stopping or f.removed:
@@ -415,6 +467,25 @@ class Live:
             if ws.state is not websockets.protocol.State.CLOSED:
                 self._spawn(self._close_ws(ws, 1000, "bye"))
         return any(st.messages > base.get(k, 0) for k, st in conn.streams.items())
+
+    async def _read(self, f: Feed, ws, q: deque, more: asyncio.Event, room: asyncio.Event) -> None:
+        """Take frames off the socket into ``q`` (at most ``MAX_QUEUE`` waiting: then the socket waits)."""
+        rec = self.recorder
+        cid = f.conn_id
+        try:
+            async for msg in ws:
+                t = time.time()
+                f.last_rx = t
+                if rec is not None:
+                    rec.recv(cid, t, msg)
+                q.append((t, msg))
+                self.frames_received += 1
+                more.set()
+                if len(q) >= MAX_QUEUE:
+                    room.clear()
+                    await room.wait()
+        finally:
+            more.set()
 
     async def _keepalive(self, f: Feed, ws, interval: float, text: str) -> None:
         """Send the venue's ping every ``interval``; nothing received since the last one: dead."""

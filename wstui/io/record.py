@@ -1,6 +1,7 @@
 """Write capture format 2 while a live session runs (``wstui record``, ``wstui watch --record``).
 
-The file is what ``wstui replay`` and cryptofeed read: a header line, then one typed record per line::
+The file is what ``wstui replay`` reads (cryptofeed 3 reads only its own pcap captures: convert with
+``tools/to_cryptofeed.py``, see the README): a header line, then one typed record per line::
 
     {"t":"header","format":2,"exchange":"KRAKEN","config":{"l2_book":["BTC-USD"]},"recorded":...}
     {"t":"connect","conn":"KRAKEN.ws.1","ts":...,"addr":"wss://ws.kraken.com/v2"}   (+ "endpoint" if moved)
@@ -33,6 +34,7 @@ from .capture import CaptureError
 from .spec import exchange_id
 
 FLUSH_EVERY = 0.5  # seconds between flushes to disk (the kill -9 loss bound)
+MAX_BUFFER = 64 * 2**20  # bytes of records waiting for the writer; past this (a stalled disk) they are dropped
 FORMAT = 2
 
 
@@ -91,9 +93,12 @@ class Recorder:
     """A capture format 2 file being written.  ``write_*`` may be called from any one thread."""
 
     def __init__(self, path: str | Path, *, exchange: str = "WSTUI", config: dict | None = None,
-                 flush_every: float = FLUSH_EVERY) -> None:
+                 flush_every: float = FLUSH_EVERY, max_buffer: int = MAX_BUFFER) -> None:
         self.path = Path(path)
         self.flush_every = flush_every
+        self.max_buffer = max_buffer
+        self.buffered_bytes = 0  # waiting for the writer (bounded by ``max_buffer``)
+        self.overflowed = 0  # records dropped because the writer fell behind by ``max_buffer``
         self._fh, self._flush = open_writer(self.path)
         self._lock = threading.Lock()
         self._buf: list[bytes] = []
@@ -101,9 +106,10 @@ class Recorder:
         self._closed = False
         self.records = 0  # records handed to the writer
         self.frames = 0  # recv records among them
-        self.dropped = 0  # records offered after close (counted, never silently lost)
+        self.dropped = 0  # records not written: after a write failure, or with the buffer full
+        self.late = 0  # records offered after close
         self.bytes_written = 0
-        self.error: str | None = None
+        self.error: str | None = None  # set (once) when writing failed: nothing more is written
         header = {"t": "header", "format": FORMAT, "exchange": exchange, "config": config or {},
                   "recorded": time.time(), "writer": "wstui"}
         self._put(header)
@@ -136,9 +142,17 @@ class Recorder:
         line = orjson.dumps(rec) + b"\n"
         with self._lock:
             if self._closed:
+                self.late += 1  # offered after close (a session ending while stopping): counted
+                return
+            if self.error is not None:
                 self.dropped += 1
                 return
+            if self.buffered_bytes + len(line) > self.max_buffer:
+                self.dropped += 1  # the writer is that far behind: counted, never unbounded memory
+                self.overflowed += 1
+                return
             self._buf.append(line)
+            self.buffered_bytes += len(line)
             self.records += 1
 
     # ---------------------------------------------------------------- writer thread
@@ -151,8 +165,11 @@ class Recorder:
                 return
 
     def _drain(self) -> bool:
+        if self.error is not None:
+            return False
         with self._lock:
             buf, self._buf = self._buf, []
+            self.buffered_bytes = 0
         try:
             if buf:
                 data = b"".join(buf)
@@ -161,8 +178,21 @@ class Recorder:
             self._flush()
             return True
         except (OSError, ValueError) as exc:  # disk full, file closed under us: reported, not raised
-            self.error = f"recording to {self.path} failed: {exc}"
+            with self._lock:
+                # what this write held may be partly on disk: counted as lost, like everything after it
+                self.dropped += len(buf) + len(self._buf)
+                self.records -= len(buf) + len(self._buf)
+                self._buf = []
+                self.buffered_bytes = 0
+                self.error = f"recording to {self.path} failed: {exc}"
             return False
+
+    def overflow_note(self) -> str | None:
+        """A line for the summary when the writer fell behind and records were dropped."""
+        if not self.overflowed:
+            return None
+        return (f"recording to {self.path}: the disk fell {self.max_buffer // 2**20 or self.max_buffer} "
+                f"{'MiB' if self.max_buffer >= 2**20 else 'bytes'} behind; {self.overflowed} records dropped")
 
     def close(self) -> None:
         """Write everything received so far and finish the file (idempotent, any thread)."""

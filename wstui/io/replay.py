@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from ..core.snapshot import SourceStatus
 from ..core.text import clean
 from .capture import RECORD_TYPES, CaptureError, iter_lines
 
@@ -79,7 +80,7 @@ class Replay:
         self.end: float | None = None  # capture time of the last record (this pass, shifted)
         self.position: float | None = None
         self.records = 0
-        self.backlog = 0
+        self.behind_s = 0.0  # seconds behind the capture's pace (a slow machine)
         self.done = False
         self._restart = False
         self._stop = False
@@ -89,7 +90,13 @@ class Replay:
         self._last_ts: float | None = None
         self._prescanned = False
         self._disorder = 0
+        self._noted_mono = False
         self._ordered: list[tuple[int, bytes | None, str | None]] | None = None
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(position=self.position, start=self.start, end=self.end, speed=self.speed,
+                            paused=self.paused, loop=self.loop_no, loops=self.loops,
+                            replay_behind_s=self.behind_s)
 
     # ---------------------------------------------------------------- controls (any thread)
     def pause(self) -> None:
@@ -167,7 +174,7 @@ class Replay:
         self._prescanned = True
 
     async def run(self, engine) -> None:
-        engine.replay = self
+        engine.set_source(self)
         engine.fetcher = self._fetch
         if not self._prescanned:
             self.prescan()
@@ -260,9 +267,11 @@ class Replay:
             if ts < EPOCH_MIN:
                 if last_wall is not None and clock_shift == 0.0:
                     clock_shift = last_wall - ts
-                    engine.notes.append(
-                        f"{self.path.name}: receive stamps switch to a monotonic clock at line {line_no}; "
-                        f"rebased onto the wall clock of the record before")
+                    if not self._noted_mono:  # the same file each pass (loops, restarts): noted once
+                        self._noted_mono = True
+                        engine.notes.append(
+                            f"{self.path.name}: receive stamps switch to a monotonic clock at line {line_no}; "
+                            f"rebased onto the wall clock of the record before")
                 ts += clock_shift
             else:
                 last_wall = ts
@@ -352,11 +361,11 @@ class Replay:
             cap0, wall0 = self._anchor
             due = wall0 + (ts - cap0) / speed
             delay = due - now
-            self.backlog = 0
+            self.behind_s = 0.0
             if delay <= 0.0005:
                 if delay < -1.0:
                     # behind by more than a second (a slow machine): measure it, do not pretend
-                    self.backlog = int(-delay * 1000)
+                    self.behind_s = round(-delay, 3)
                 return True
             await asyncio.sleep(min(delay, 0.1))
             if self.paused or self._restart or self._stop:

@@ -4,6 +4,7 @@ feeds (one connection each) they group into."""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit, urlunsplit
@@ -12,6 +13,7 @@ from ..venues import VENUES, venue_by_name
 from ..venues.base import Venue
 from ..venues.generic import Generic
 
+FEED_HISTORY = 64  # connect attempts and backoff delays a feed keeps (the latest; counters hold the rest)
 CRYPTOFEED_IDS = {"kraken": "KRAKEN", "binance": "BINANCE", "binance-futures": "BINANCE_FUTURES"}
 
 
@@ -92,10 +94,12 @@ class Feed:
     removed: bool = False
     # runtime
     attempts: int = 0
-    attempt_times: list[float] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
+    attempt_times: deque[float] = field(default_factory=lambda: deque(maxlen=FEED_HISTORY))  # latest only
+    delays: deque[float] = field(default_factory=lambda: deque(maxlen=FEED_HISTORY))  # latest only
+    delays_total: int = 0  # backoff waits ever started (``attempts`` counts the connect attempts)
     sessions: int = 0
     ws: Any = None
+    queued: Any = None  # frames received on the current session, not yet processed (a deque)
     last_rx: float = 0.0
     close_reason: str | None = None
     last_error: str | None = None

@@ -123,11 +123,13 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
         t.append(f" {fmt.speed(snap.speed)} ", "bold")
         loops = "∞" if snap.loops == 0 else str(snap.loops)
         optional = [f" {fmt.date_clock(snap.now)} ", f" loop {snap.loop}/{loops} ", f" {snap.messages:,} msgs "]
-        if snap.backlog:
-            optional.insert(0, f" behind {snap.backlog / 1000:.1f}s ")
+        if snap.replay_behind_s:
+            optional.insert(0, f" behind {snap.replay_behind_s:.1f} s ")
     else:
         t.append(" ● live ", "bold")
         optional = [f" {fmt.date_clock(snap.now)} ", f" {snap.messages:,} msgs "]
+        if snap.backlog_frames:
+            optional.insert(0, f" backlog {snap.backlog_frames:,} frames ")
     if snap.bad_records_total:
         optional.insert(0, f" {snap.bad_records_total} bad records ")
     for piece in optional:
@@ -144,6 +146,9 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
         return Text(f" ✖ the engine stopped: {clean(error, 200)}", no_wrap=True, overflow="ellipsis"), "bad"
     if snap is None:
         return Text(" waiting for the first snapshot…"), "dim"
+    if snap.recording_error:
+        return Text(f" ✖ RECORDING FAILED ({snap.recording_dropped:,} records dropped): "
+                    f"{clean(snap.recording_error, 160)}", no_wrap=True, overflow="ellipsis"), "bad"
     groups: dict[str, list[str]] = {}
     lagging = []
     for s in snap.streams:

@@ -113,6 +113,11 @@ class Venue:
     """Documented limits (see :class:`Limits`)."""
     streams_per_symbol: ClassVar[int] = 2
     """Streams ``watch`` subscribes per symbol (a book and its trades)."""
+    compression: ClassVar[str | None] = None
+    """``"deflate"`` to offer permessage-deflate (RFC 7692) when connecting, only where the venue documents
+    support for it; ``None`` (no offer) otherwise.  No venue wstui speaks documents it (Binance, Kraken,
+    OKX, Bybit, Coinbase, Bitfinex, Deribit, Gemini, Bitstamp), so every one connects without: servers
+    behind some CDNs answer the offer with parameters clients reject, or stall."""
 
     def __init__(self, ctx: ConnContext) -> None:
         self.ctx = ctx

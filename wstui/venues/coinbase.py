@@ -114,8 +114,10 @@ class Coinbase(Venue):
         n = len(data)
         if ch == "l2_data":
             exch = iso_ts(msg.timestamp) if msg.timestamp else None
+            counted: set[str] = set()  # a stream counts frames, not the events inside them
             for ev in msg.events:
-                self._book(ev, ts, n, exch)
+                self._book(ev, ts, n, exch, ev.product_id not in counted)
+                counted.add(ev.product_id)
         elif ch == "market_trades":
             exch = iso_ts(msg.timestamp) if msg.timestamp else None
             for ev in msg.events:
@@ -156,9 +158,10 @@ class Coinbase(Venue):
                 st.gaps += 1
                 st.emit("gap", detail, ts)
 
-    def _book(self, ev: _Event, ts: float, n: int, exch: float | None) -> None:
+    def _book(self, ev: _Event, ts: float, n: int, exch: float | None, count: bool = True) -> None:
         st: Stream = self.declare(ev.product_id, "book")
-        st.data(ts, n, exch)
+        if count:
+            st.data(ts, n, exch)
         book = st.book
         ups = ev.updates or ()
         if ev.type == "snapshot":

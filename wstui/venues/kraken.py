@@ -196,13 +196,17 @@ class KrakenV2(Venue):
         ch = msg.get("channel") if type(msg) is dict else None
         if ch == "book":
             typ = msg.get("type")
+            counted: set[str] = set()  # a stream counts frames, not the entries inside them
             for entry in msg["data"]:
-                self._on_book(entry, typ, ts, len(data))
+                self._on_book(entry, typ, ts, len(data), counted)
         elif ch == "trade":
+            counted = set()
             for t in msg["data"]:
                 st = self._trades(t["symbol"])
                 exch = iso_ts(t["timestamp"]) if "timestamp" in t else None
-                st.data(ts, len(data), exch)
+                if st.key not in counted:  # one message however many trades the frame holds
+                    counted.add(st.key)
+                    st.data(ts, len(data), exch)
                 p = t["price"]
                 q = t["qty"]
                 st.trade(ts, t.get("side", ""), p if type(p) is str else str(p),
@@ -226,11 +230,13 @@ class KrakenV2(Venue):
                     self.ctx.parse_error(f"subscribe rejected: {msg.get('error', '?')}", ts, st)
         # status, pong and other control frames carry no market data
 
-    def _on_book(self, entry: dict, typ: str, ts: float, nbytes: int) -> None:
+    def _on_book(self, entry: dict, typ: str, ts: float, nbytes: int, counted: set[str]) -> None:
         sym = entry["symbol"]
         st = self._declared.get((sym, "book")) or self._book(sym)
         stamp = entry.get("timestamp")
-        st.data(ts, nbytes, iso_ts(stamp) if stamp else None)
+        if sym not in counted:
+            counted.add(sym)
+            st.data(ts, nbytes, iso_ts(stamp) if stamp else None)
         book = st.book
         ck = self.checksums.get(sym)
         if ck is None:

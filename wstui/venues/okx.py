@@ -117,8 +117,8 @@ class OKX(Venue):
         if ch in _BOOK_CHANNELS:
             st = self.declare(inst, "book")
             action = msg.get("action")
-            for d in msg["data"]:
-                self._book(st, inst, d, action, ts, n)
+            for i, d in enumerate(msg["data"]):
+                self._book(st, inst, d, action, ts, n if i == 0 else -1)  # one message per frame
         elif ch == "trades" or ch == "trades-all":
             st = self.declare(inst, "trades")
             rows = msg["data"]
@@ -136,7 +136,8 @@ class OKX(Venue):
 
     def _book(self, st: Stream, inst: str, d: dict, action, ts: float, n: int) -> None:
         stamp = d.get("ts")
-        st.data(ts, n, int(stamp) / 1000.0 if stamp else None)
+        if n >= 0:
+            st.data(ts, n, int(stamp) / 1000.0 if stamp else None)
         book = st.book
         seq = d.get("seqId")
         if action != "update":  # "snapshot", or a channel that always sends the whole top of book

@@ -18,7 +18,8 @@ from textual.widgets import Static
 from ...core.snapshot import ConnView, Snapshot
 from ...core.text import clean
 
-HEAD = ("connection", "venue", "link", "streams", "msg/s", "kB/s", "rtt ms", "reconn", "subs/h", "last disconnect")
+HEAD = ("connection", "venue", "link", "streams", "msg/s", "kB/s", "rtt ms", "reconn", "subs/h", "compression",
+        "last disconnect")
 
 
 def _row(c: ConnView, rate: tuple[float, float] | None) -> tuple[str, ...]:
@@ -27,7 +28,8 @@ def _row(c: ConnView, rate: tuple[float, float] | None) -> tuple[str, ...]:
     msgs, kb = ("-", "-") if rate is None else (f"{rate[0]:,.0f}", f"{rate[1] / 1000:,.1f}")
     last = f"{clean(c.closes[0][1], 60)}" if c.closes else ""
     return (clean(c.conn, 32), clean(c.venue, 18), "up" if c.up else "DOWN", streams, msgs, kb,
-            "-" if c.rtt_ms is None else f"{c.rtt_ms:.1f}", str(max(0, c.connects - 1)), subs, last)
+            "-" if c.rtt_ms is None else f"{c.rtt_ms:.1f}", str(max(0, c.connects - 1)), subs,
+            clean(c.extensions, 40) or "none", last)
 
 
 def connections_text(snap: Snapshot | None, rates: dict[str, tuple[float, float]]) -> Text:

@@ -8,7 +8,8 @@ from ...core.text import clean
 from .. import fmt
 from .lines import LinesWidget, Row
 
-BAD = {"stale", "gap", "checksum_failed", "out_of_sync", "down", "crossed", "parse_error", "disconnect"}
+BAD = {"stale", "gap", "checksum_failed", "out_of_sync", "down", "crossed", "parse_error", "disconnect",
+       "record_failed", "record_dropping"}
 GOOD = {"recovered", "resync", "uncrossed", "connect"}
 WARN = {"lagging"}
 
