@@ -21,6 +21,7 @@ routed paths (``/market/...``, ``/public/...``), which get USD-M's 10/s.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from urllib.parse import parse_qsl, urlsplit
@@ -53,6 +54,20 @@ def futures_depth_weight(limit: int) -> int:
     return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
+_PAIR = re.compile(r'\["[0-9.]+","([0-9.]+)"\]')
+
+
+def corrupt_depth(text: str) -> str:
+    """``--fault corrupt`` on Binance, which has no checksum to fail: the frame's last size becomes text
+    that is no number, so the frame fails half-applied (its earlier levels are in the book already)."""
+    last = None
+    for last in _PAIR.finditer(text):
+        pass
+    if last is None:
+        return text
+    return text[:last.end(1)] + ".5.5" + text[last.end(1):]
+
+
 def ws_error(code: int, msg: str, req_id=None) -> str:
     out: dict = {"error": {"code": code, "msg": msg}}
     if req_id is not None:
@@ -64,6 +79,7 @@ class BinanceClient(SimClient):
     """Binance spot and USD-M (``/stream?streams=...``, ``/ws/...``, ``SUBSCRIBE``)."""
 
     style = "binance"
+    corrupt = staticmethod(corrupt_depth)
     # "A single connection can listen to a maximum of 1024 streams." (spot: Web Socket Streams, general
     # information; USD-M: Websocket Market Streams)
     MAX_STREAMS = 1024
@@ -197,6 +213,11 @@ class BinanceClient(SimClient):
             self.push(ws_error(2, "Invalid request: missing field `method`"), CTL)
             return
         if method == "SUBSCRIBE":
+            names = {str(n) for n in params}
+            if len(self.streams | names) > self.MAX_STREAMS:  # refused whole, nothing subscribed
+                self.push(ws_error(2, f"Invalid request: too many streams (at most {self.MAX_STREAMS} per "
+                                      f"connection)", req_id), CTL)
+                return
             for n in params:
                 err = self._add(str(n))
                 if err is not None:
