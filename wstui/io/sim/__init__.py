@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .binance import BinanceClient, BinanceFuturesClient
+from .coinbase import CoinbaseClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -32,6 +33,7 @@ PROTOCOLS: list[type[SimClient]] = [
     KrakenClient,
     BinanceClient,
     BinanceFuturesClient,
+    CoinbaseClient,
 ]
 DEFAULT = KrakenClient
 
