@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .binance import BinanceClient, BinanceFuturesClient
 from .coinbase import CoinbaseClient
+from .okx import OKXClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -34,6 +35,7 @@ PROTOCOLS: list[type[SimClient]] = [
     BinanceClient,
     BinanceFuturesClient,
     CoinbaseClient,
+    OKXClient,
 ]
 DEFAULT = KrakenClient
 

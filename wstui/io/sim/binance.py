@@ -88,7 +88,9 @@ class BinanceClient(SimClient):
 
     @classmethod
     def claims(cls, path: str) -> bool:
-        return urlsplit(path).path.startswith(("/stream", "/ws"))
+        p = urlsplit(path).path
+        # /stream?streams=..., /ws (SUBSCRIBE later), /ws/<symbol>@<stream>... (not OKX's /ws/v5/...)
+        return p.startswith("/stream") or p.rstrip("/") == "/ws" or (p.startswith("/ws/") and "@" in p)
 
     @classmethod
     def budget(cls, sim, market: str) -> WeightBudget:
@@ -265,4 +267,5 @@ class BinanceFuturesClient(BinanceClient):
 
     @classmethod
     def claims(cls, path: str) -> bool:
-        return urlsplit(path).path.startswith(("/market/", "/public/"))
+        p = urlsplit(path).path
+        return p.startswith(("/market/", "/public/")) and super().claims(p[p.index("/", 1):])
