@@ -128,3 +128,31 @@ def test_more_than_480_subscription_requests_an_hour_are_refused():
     assert sum('"event":"subscribe"' in f for f in frames) == 480
     assert json.loads(frames[-1]) == {"event": "error", "code": "60014", "msg": "Requests too frequent.",
                                       "connId": "00000001"}
+
+
+def test_a_frame_failing_half_applied_resubscribes_only_its_instrument():
+    from conftest import RecordingTransport
+    from wstui.engine import Engine
+    from wstui.venues.okx import OKX
+
+    def snap(inst, seq):
+        return json.dumps({"arg": {"channel": "books", "instId": inst}, "action": "snapshot", "data": [{
+            "asks": [["101", "1", "0", "1"]], "bids": [["99", "1", "0", "1"]], "ts": "1", "checksum": 0,
+            "prevSeqId": -1, "seqId": seq}]})
+
+    t = RecordingTransport()
+    engine = Engine()
+    conn = engine.open("o1", OKX.url, 1.0, live=True, transport=t, venue=OKX)
+    engine.sent("o1", conn.venue.subscribe_messages(["BTC-USDT", "ETH-USDT"])[0], 1.0)
+    engine.frame("o1", snap("BTC-USDT", 10), 1.1)
+    engine.frame("o1", snap("ETH-USDT", 20), 1.1)
+    half = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "update", "data": [{
+        "asks": [], "bids": [["98", "2", "0", "1"], ["97", "2.5.5", "0", "1"]], "ts": "2", "checksum": 0,
+        "prevSeqId": 10, "seqId": 11}]}
+    engine.frame("o1", json.dumps(half), 1.2)
+    btc, eth = conn.streams["okx:BTC-USDT:book"], conn.streams["okx:ETH-USDT:book"]
+    assert btc.book_state == "out_of_sync" and eth.book_state == "ok"
+    assert t.resubscribed == [("okx:BTC-USDT:book", "a frame failed while being applied")]
+    msgs = [json.loads(m) for m in conn.venue.resubscribe_messages(btc)]
+    assert msgs == [{"op": op, "args": [{"channel": "books", "instId": "BTC-USDT"}]}
+                    for op in ("unsubscribe", "subscribe")]
