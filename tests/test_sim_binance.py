@@ -216,3 +216,35 @@ def test_watch_honours_retry_after_and_is_never_banned():
     assert all(b["reconnects"] == 0 for b in books)  # waiting for REST does not reconnect
     failed = [e["detail"] for e in out["events"] if e["kind"] == "snapshot_failed"]
     assert len(failed) == 1 and "429" in failed[0] and "Retry-After" in failed[0], failed
+
+
+def test_live_snapshot_older_than_the_first_diff_is_fetched_again_without_a_gap(monkeypatch):
+    """The first REST answer predates every diff buffered: Binance says fetch it again, and that is all."""
+    sim = Sim(rate=50, seed=5)
+    answers: list[int] = []
+    real = BinanceClient.rest.__func__
+
+    def stale_once(cls, sim_, path_query):
+        ans = real(cls, sim_, path_query)
+        if isinstance(ans, str) and "/depth" in path_query:
+            d = json.loads(ans)
+            if not answers:
+                d["lastUpdateId"] -= 1000  # long before the diffs the client has buffered
+            answers.append(d["lastUpdateId"])
+            return json.dumps(d)
+        return ans
+
+    monkeypatch.setattr(BinanceClient, "rest", classmethod(stale_once))
+    srv = InProcessSim(sim)
+    try:
+        p = subprocess.run(wstui_cmd("watch", "binance:btcusdt", "--endpoint", f"binance=ws://127.0.0.1:{srv.port}",
+                                     "--headless", "--json", "--duration", 2.5),
+                           cwd=ROOT, capture_output=True, text=True, timeout=40, env=ENV)
+    finally:
+        srv.close()
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    book = [s for s in out["streams"] if s["key"] == "binance:BTCUSDT:book"][0]
+    assert len(answers) == 2  # fetched again, once
+    assert (book["book_state"], book["gaps"], book["resyncs"]) == ("ok", 0, 0)
+    assert not [e for e in out["events"] if e["kind"] in ("gap", "out_of_sync")]

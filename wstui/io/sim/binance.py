@@ -83,7 +83,9 @@ class BinanceClient(SimClient):
     # "A single connection can listen to a maximum of 1024 streams." (spot: Web Socket Streams, general
     # information; USD-M: Websocket Market Streams)
     MAX_STREAMS = 1024
-    # "WebSocket connections have a limit of 5 incoming messages per second" (spot, same page); USD-M: 10
+    # "WebSocket connections have a limit of 5 incoming messages per second" (spot, same page; Binance
+    # counts pings and pongs too, the simulator only text messages: websockets answers pings itself);
+    # USD-M: 10.  Beyond it the connection is closed with 1008 "Too many requests".
     MAX_MSGS_PER_S = 5
 
     @classmethod
