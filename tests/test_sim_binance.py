@@ -138,15 +138,51 @@ async def _messages_then_close(url: str, frames: list[str], gap: float) -> tuple
     return got, code
 
 
-def test_more_than_5_messages_a_second_closes_a_spot_connection_and_10_a_usdm_one():
-    sub = [orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": i}).decode() for i in range(7)]
+class _Req:
+    def __init__(self, host: str) -> None:
+        self.headers = {"Host": host}
+
+
+class _WS:
+    def __init__(self, host: str) -> None:
+        self.request = _Req(host)
+        self.closed_with = None
+
+    async def close(self, code, reason):
+        self.closed_with = (code, reason)
+
+
+class _Session:
+    def __init__(self, path: str, host: str) -> None:
+        self.id = 1
+        self.path = path
+        self.ws = _WS(host)
+        self.closed = False
+
+
+def test_a_spot_connection_is_closed_beyond_5_messages_a_second():
+    async def main():
+        s = _Session("/ws", "stream.binance.com:9443")
+        c = BinanceClient(Sim(rate=1, seed=1), s)
+        assert c.msg_limit == 5
+        sub = orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 1}).decode()
+        for _ in range(6):
+            c.on_text(sub)
+        await asyncio.sleep(0)
+        return s
+
+    s = asyncio.run(main())
+    assert s.closed and s.ws.closed_with == (1008, "Too many requests")
+
+
+def test_more_than_10_messages_a_second_close_a_usdm_or_loopback_connection():
+    sub = [orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": i}).decode() for i in range(11)]
     with Served("--sim", "--rate", 10) as srv:
-        _, spot = asyncio.run(_messages_then_close(srv.url("/ws"), sub, 0.01))
-        got, usdm = asyncio.run(_messages_then_close(srv.url("/market/ws"), sub, 0.01))
-        _, slow = asyncio.run(_messages_then_close(srv.url("/ws"), sub[:3], 0.3))
-    assert spot == 1008
-    assert usdm is None and sum('"result":null' in g for g in got) == 7
-    assert slow is None
+        _, usdm = asyncio.run(_messages_then_close(srv.url("/market/ws"), sub, 0.01))
+        got, ten = asyncio.run(_messages_then_close(srv.url("/ws"), sub[:10], 0.01))
+        _, loop = asyncio.run(_messages_then_close(srv.url("/ws"), sub, 0.01))
+    assert usdm == 1008 and loop == 1008
+    assert ten is None and sum('"result":null' in g for g in got) == 10
 
 
 def test_more_than_1024_streams_are_refused():

@@ -13,9 +13,11 @@ Strict the way Binance is:
 - REST weight per rolling minute (``WeightBudget``): 429 + ``Retry-After`` beyond it, 418 (IP ban) for a
   client that keeps asking while told to wait.
 
-The spot and USD-M WebSocket paths are the same (``/stream``, ``/ws``), so a connection cannot tell which
-market the client means: it gets the spot message-rate limit (5/s, the stricter), except on USD-M's own
-routed paths (``/market/...``, ``/public/...``), which get USD-M's 10/s.
+The spot and USD-M WebSocket paths are the same (``/stream``, ``/ws``), so a connection only knows which
+market it serves from its ``Host`` header: a spot host (``stream.binance.com``...) gets spot's 5 messages/s;
+any other (a loopback address, as ``--endpoint`` gives, ``fstream``/``dstream``, and USD-M's own routed
+paths ``/market/...``, ``/public/...``) USD-M's 10/s, so that no client of either market is refused for
+keeping to its own limit.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class BinanceClient(SimClient):
         self.trade_syms: dict[str, str] = {}
         self.streams: set[str] = set()
         self.msg_times: deque[float] = deque()
+        self.msg_limit = self.MAX_MSGS_PER_S if self.spot_host(s) else BinanceFuturesClient.MAX_MSGS_PER_S
         self.refused: str | None = None  # why the connection is closed at once
         names: list[str] = []
         for k, v in parse_qsl(p.query):
@@ -157,6 +160,16 @@ class BinanceClient(SimClient):
             err = self._add(n)
             if err is not None:
                 self.push(ws_error(2, err), CTL)
+
+    @staticmethod
+    def spot_host(s) -> bool:
+        """Does the client's ``Host`` header name a Binance spot stream host?"""
+        try:
+            host = (s.ws.request.headers.get("Host") or "").split(":")[0].lower()
+        except Exception:
+            return False
+        return host.endswith(("stream.binance.com", "data-stream.binance.vision", "stream.binance.us",
+                              "testnet.binance.vision"))
 
     async def run(self, first: str | None = None) -> None:
         if self.refused is not None:
@@ -200,7 +213,7 @@ class BinanceClient(SimClient):
         mt.append(now)
         while mt and now - mt[0] >= 1.0:
             mt.popleft()
-        if len(mt) > self.MAX_MSGS_PER_S:
+        if len(mt) > self.msg_limit:
             # "A connection that goes beyond the limit will be disconnected"
             self.s.closed = True
             asyncio.ensure_future(self.s.ws.close(1008, "Too many requests"))
