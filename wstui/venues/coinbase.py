@@ -27,9 +27,10 @@ import time
 import msgspec
 import orjson
 
-from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
+from ..core.stream import BOOK_BAD
+from ..core.stream import BOOK_EMPTY, Stream
 from .base import Venue, iso_ts
-from .checks import sent_object
+from .checks import book_gap, sent_object
 
 
 class _Level(msgspec.Struct, gc=False):
@@ -105,6 +106,27 @@ class Coinbase(Venue):
         return [orjson.dumps({"type": "subscribe", "product_ids": ids, "channel": ch}).decode()
                 for ch in ("heartbeats", "level2", "market_trades")]
 
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """``level2`` unsubscribed and subscribed again for ``stream``'s product and every other book of
+        the connection that is out of sync: each gets a new snapshot.  A product already asked for in the
+        last few seconds (by an earlier call gathering it) needs nothing more: []."""
+        if stream.book is None:
+            return None
+        now = time.monotonic()
+        asked = self._resubscribed
+        for pid in [p for p, t in asked.items() if now - t > RESUB_WAIT_S]:
+            del asked[pid]
+        if stream.symbol in asked:
+            return []
+        pids = [stream.symbol]
+        for st in self.book_streams():
+            if st is not stream and st.book_state is BOOK_BAD and st.symbol not in asked:
+                pids.append(st.symbol)
+        for p in pids:
+            asked[p] = now
+        return [orjson.dumps({"type": t, "product_ids": pids, "channel": "level2"}).decode()
+                for t in ("unsubscribe", "subscribe")]
+
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:
         msg = _decode(data)
@@ -165,27 +187,6 @@ class Coinbase(Venue):
             for st in self._declared.values():  # no book to mark: the loss is still reported
                 st.gaps += 1
                 st.emit("gap", detail, ts)
-
-    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
-        """``level2`` unsubscribed and subscribed again for ``stream``'s product and every other book of
-        the connection that is out of sync: each gets a new snapshot.  A product already asked for in the
-        last few seconds (by an earlier call gathering it) needs nothing more: []."""
-        if stream.book is None:
-            return None
-        now = time.monotonic()
-        asked = self._resubscribed
-        for pid in [p for p, t in asked.items() if now - t > RESUB_WAIT_S]:
-            del asked[pid]
-        if stream.symbol in asked:
-            return []
-        pids = [stream.symbol]
-        for st in self.book_streams():
-            if st is not stream and st.book_state is BOOK_BAD and st.symbol not in asked:
-                pids.append(st.symbol)
-        for p in pids:
-            asked[p] = now
-        return [orjson.dumps({"type": t, "product_ids": pids, "channel": "level2"}).decode()
-                for t in ("unsubscribe", "subscribe")]
 
     def _book(self, ev: _Event, ts: float, n: int, exch: float | None) -> None:
         st: Stream = self.declare(ev.product_id, "book")
