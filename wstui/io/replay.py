@@ -2,7 +2,8 @@
 
 - Frames go through the same venue adapters as live traffic (``Engine.frame``).
 - REST snapshot requests are answered from the capture's ``http`` records, matched by URL (host, path
-  and the ``symbol`` parameter; ``limit`` may differ) and handed out in the order they were recorded.
+  and the ``symbol`` parameter; ``limit`` may differ; path and query alone when no answer of that host is
+  left) and handed out in the order they were recorded.
 - The engine clock is the capture's clock: stats and staleness are what they were when recorded.
   Captures whose receive stamps switch to a monotonic clock (seconds since boot, far below any
   wall-clock epoch) are rebased onto the wall clock of the record before, with a note.
@@ -57,9 +58,16 @@ class HttpIndex:
         self._queues = {k: deque(v) for k, v in self._all.items()}
 
     def take(self, url: str) -> str | None:
-        q = self._queues.get(url_key(url))
+        """The next answer recorded for ``url``; when the capture holds none for its host, the next one
+        recorded for the same path and query on another host (a recording made through a local server,
+        or one whose REST host was derived differently)."""
+        key = url_key(url)
+        q = self._queues.get(key)
         if q:
             return q.popleft()
+        for k, other in self._queues.items():
+            if other and k[1:] == key[1:]:
+                return other.popleft()
         return None
 
     def __len__(self) -> int:

@@ -5,7 +5,8 @@
 - :class:`RestClient` schedules them: one request per URL in flight (every caller gets the answer), at
   least ``spacing`` seconds between two requests, a failing URL backed off (0.5 s, 1 s, ... 30 s), answers
   handed back through ``deliver`` (the engine's ``defer``), and requests still unanswered abandoned when
-  stopping.
+  stopping.  An HTTP 429 or 418 (rate limit, ban) holds every request to that host for its ``Retry-After``
+  (60 s without one): nothing is sent to a host that asked us to wait, not even requests already queued.
 """
 
 from __future__ import annotations
@@ -24,6 +25,28 @@ from ..core.text import clean
 REST_TIMEOUT_S = 10.0
 REST_SPACING_S = 0.25  # at least this long between two REST requests (staggering)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+RATE_LIMITED = (429, 418)  # HTTP statuses that tell the client to stop for Retry-After seconds
+HOLD_DEFAULT_S = 60.0  # a 429/418 without Retry-After: wait the whole rate-limit minute
+
+
+class HttpStatusError(RuntimeError):
+    """An HTTP error answer: its status and the ``Retry-After`` it gave (seconds; None: none)."""
+
+    def __init__(self, text: str, status: int, retry_after: float | None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds; an HTTP date is taken as 60 s)."""
+    if value is None:
+        return None
+    try:
+        v = float(value.strip())
+    except ValueError:
+        return HOLD_DEFAULT_S
+    return v if 0 <= v < 86400 * 3 else None
 
 
 def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
@@ -40,7 +63,9 @@ def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
             body = exc.read(200).decode("utf-8", "replace")
         except Exception:
             body = ""
-        raise RuntimeError(f"HTTP {exc.code} {exc.reason} from {host}" + (f": {clean(body, 120)}" if body else "")) from None
+        ra = _retry_after(exc.headers.get("Retry-After") if exc.headers is not None else None)
+        raise HttpStatusError(f"HTTP {exc.code} {exc.reason} from {host}" + (f": {clean(body, 120)}" if body else ""),
+                              exc.code, ra) from None
     except urllib.error.URLError as exc:
         r = exc.reason
         if isinstance(r, socket.gaierror):
@@ -94,6 +119,8 @@ class RestClient:
         self._next = 0.0
         self._fail: dict[str, tuple[int, float]] = {}  # real URL -> (failures in a row, not before)
         self._by_conn: dict[str, int] = {}  # connection id -> its requests in flight
+        self._hold: dict[str, float] = {}  # host -> no request before this time (429/418 Retry-After)
+        self.rate_limited = 0  # 429/418 answers received
 
     def pending(self, conn_id: str) -> int:
         """Requests of this connection in flight (its books wait for them: no reconnect meanwhile)."""
@@ -116,12 +143,21 @@ class RestClient:
         body = err = None
         self._by_conn[conn_id] = self._by_conn.get(conn_id, 0) + 1
         try:
+            host = urlsplit(real).netloc
             now = time.time()
             _fails, until = self._fail.get(real, (0, 0.0))
-            start = max(now, self._next, until)
+            start = max(now, self._next, until, self._hold.get(host, 0.0))
             self._next = start + self.spacing
-            if start > now:
-                await asyncio.sleep(start - now)
+            while True:
+                delay = start - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                hold = self._hold.get(host, 0.0)
+                if hold <= time.time():
+                    break
+                # the host said "wait" while this one was queued: wait it out too, spaced as usual
+                start = max(hold, self._next)
+                self._next = start + self.spacing
             body = await get_in_thread(real)
             self._fail.pop(real, None)
         except asyncio.CancelledError:
@@ -131,6 +167,12 @@ class RestClient:
             err = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
             fails, _ = self._fail.get(real, (0, 0.0))
             self._fail[real] = (fails + 1, time.time() + min(30.0, 0.5 * 2 ** fails))
+            if isinstance(exc, HttpStatusError) and exc.status in RATE_LIMITED:
+                self.rate_limited += 1
+                wait = exc.retry_after if exc.retry_after is not None else HOLD_DEFAULT_S
+                host = urlsplit(real).netloc
+                self._hold[host] = max(self._hold.get(host, 0.0), time.time() + wait)
+                err = f"rate limited: no REST requests to {host} for {wait:g} s (Retry-After); {err}"
         finally:
             self._by_conn[conn_id] -= 1
             cbs = self.inflight.pop(real, [])

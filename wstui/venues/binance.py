@@ -11,6 +11,17 @@ futures  drop events with ``u < lastUpdateId``; the first event applied must hav
 A break of either rule is a gap: counted, raised, the book marked out of sync, and a new REST snapshot
 requested (buffering diffs meanwhile) to rebuild it.  In replay the snapshot comes from the capture's
 ``http`` records; when the capture holds no further answer the book stays marked out of sync.
+
+A snapshot older than the first buffered diff is no gap: Binance says "fetch the snapshot again", and so
+do we, without marking the book (live, a run of them is spaced out by a doubling delay).
+
+REST snapshots go to the REST host of the stream host the connection uses (Binance.US streams fetch from
+``api.binance.us``, ``data-stream.binance.vision`` from ``data-api.binance.vision``, COIN-M ``dstream``
+from ``dapi``, the testnets from theirs); an address that names none (a local server) gets the market's
+main host, which ``--endpoint`` then moves.
+
+Repairing one book (``resubscribe_messages``) fetches a new REST snapshot for that symbol only: the
+streams and the connection's other books are left alone.
 """
 
 from __future__ import annotations
@@ -26,22 +37,40 @@ from .checks import SnapshotWait
 
 _loads = orjson.loads
 
+# stream host -> (REST host, depth path); see the module docstring
+SPOT_REST = {
+    "stream.binance.com": "api.binance.com",
+    "data-stream.binance.vision": "data-api.binance.vision",
+    "stream.binance.us": "api.binance.us",
+    "stream.testnet.binance.vision": "testnet.binance.vision",
+    "testnet.binance.vision": "testnet.binance.vision",
+}
+FUTURES_REST = {
+    "fstream.binance.com": ("fapi.binance.com", "/fapi/v1/depth"),
+    "dstream.binance.com": ("dapi.binance.com", "/dapi/v1/depth"),
+    "fstream.binancefuture.com": ("testnet.binancefuture.com", "/fapi/v1/depth"),
+    "stream.binancefuture.com": ("testnet.binancefuture.com", "/fapi/v1/depth"),
+    "dstream.binancefuture.com": ("testnet.binancefuture.com", "/dapi/v1/depth"),
+}
+STALE_RETRY_MAX_S = 8.0
+
 
 class _Sync(SnapshotWait):
     """Bridging state of one symbol's book."""
 
-    __slots__ = ("last_id", "prev_u", "snapshots")
+    __slots__ = ("last_id", "prev_u", "snapshots", "stale")
 
     def __init__(self) -> None:
         super().__init__()
         self.last_id: int | None = None  # lastUpdateId of the snapshot in use
         self.prev_u: int | None = None  # u of the last event applied (None: none since the snapshot)
         self.snapshots = 0
+        self.stale = 0  # snapshots in a row older than the first buffered diff (fetched again)
 
 
 class BinanceSpot(Venue):
     name = "binance"
-    hosts = ("stream.binance.com", "data-stream.binance.vision", "stream.binance.us")
+    hosts = ("stream.binance.com", "data-stream.binance.vision", "stream.binance.us", "testnet.binance.vision")
     url = "wss://stream.binance.com:9443/stream"
     rest = "https://api.binance.com/api/v3/depth"
     futures = False
@@ -137,6 +166,10 @@ class BinanceSpot(Venue):
         if inner is None:
             if "result" in msg and "id" in msg:
                 return  # answer to a SUBSCRIBE request
+            err = msg.get("error")
+            if isinstance(err, dict):  # {"error":{"code":2,"msg":"Invalid request: ..."},"id":1}
+                self.ctx.parse_error(f"binance error {err.get('code')}: {err.get('msg')}", ts)
+                return
             inner = msg
         e = inner.get("e")
         n = len(data)
@@ -227,8 +260,30 @@ class BinanceSpot(Venue):
         if sy.due(ts):
             self._request(ev["s"], st, sy)
 
+    def rest_depth(self) -> str:
+        """The REST depth endpoint for this connection's stream host (see the module docstring)."""
+        host = urlsplit(self.ctx.addr).hostname or ""
+        rest = SPOT_REST.get(host)
+        return f"https://{rest}/api/v3/depth" if rest else self.rest
+
     def snapshot_url(self, sym: str) -> str:
-        return f"{self.rest}?symbol={sym}&limit=1000"
+        return f"{self.rest_depth()}?symbol={sym}&limit=1000"
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """One book is wrong: a new REST snapshot for its symbol (diffs buffered meanwhile); nothing to
+        send, the connection and the other books are untouched."""
+        if stream.book is None:
+            return None
+        sym = stream.symbol
+        sy = self.sync.get(sym)
+        if sy is None:
+            sy = self.sync[sym] = _Sync()
+        sy.last_id = None
+        sy.prev_u = None
+        sy.buffer.clear()
+        if not sy.requested:
+            self._request(sym, stream, sy)
+        return []
 
     def _request(self, sym: str, st: Stream, sy: _Sync) -> None:
         sy.requested = True
@@ -247,6 +302,18 @@ class BinanceSpot(Venue):
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc!r}")
             return
+        if sy.buffer:
+            U0 = sy.buffer[0]["U"]
+            if (last < U0) if self.futures else (last + 1 < U0):
+                # older than the first buffered diff: "fetch the snapshot again" (no gap: nothing was lost)
+                sy.stale += 1
+                sy.requested = False
+                if sy.stale > 1 and self.ctx.live:
+                    sy.retry_at = ts + min(STALE_RETRY_MAX_S, 0.25 * 2.0 ** (sy.stale - 1))
+                else:
+                    self._request(sym, st, sy)
+                return
+        sy.stale = 0
         book: Book = st.book
         book.load(bids, asks)
         sy.last_id = last
@@ -264,7 +331,7 @@ class BinanceSpot(Venue):
 
 class BinanceFutures(BinanceSpot):
     name = "binance-futures"
-    hosts = ("fstream.binance.com", "dstream.binance.com")
+    hosts = ("fstream.binance.com", "dstream.binance.com", "binancefuture.com")
     url = "wss://fstream.binance.com/stream"
     rest = "https://fapi.binance.com/fapi/v1/depth"
     futures = True
@@ -274,7 +341,7 @@ class BinanceFutures(BinanceSpot):
     limits = Limits(streams_per_conn=1024, msgs_per_s=10, conns_per_window=(300, 300.0), url_max=2000,
                     args_per_msg=200, rest_weight_per_min=2400, snapshot_weight=20)
 
-    def snapshot_url(self, sym: str) -> str:
-        if "dstream" in self.ctx.addr:
-            return f"https://dapi.binance.com/dapi/v1/depth?symbol={sym}&limit=1000"
-        return super().snapshot_url(sym)
+    def rest_depth(self) -> str:
+        host = urlsplit(self.ctx.addr).hostname or ""
+        rest = FUTURES_REST.get(host)
+        return f"https://{rest[0]}{rest[1]}" if rest else self.rest

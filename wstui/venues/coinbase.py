@@ -5,8 +5,12 @@ Channels: ``level2`` (its messages say ``l2_data``: a snapshot of the whole book
 ``candles``, ``status``) counted as a plain stream per product.
 
 Integrity: every message of a connection, whatever its channel, carries ``sequence_num``, one more than
-the message before.  A break means a message of *some* channel was lost, so every book on the
-connection is marked out of sync (live: resubscribed); the next ``snapshot`` event rebuilds each book.
+the message before.  A break means a message of *some* channel was lost, and nothing says which product's,
+so every book on the connection is marked out of sync.  Repair (live) is the narrowest the protocol
+allows: ``level2`` alone is unsubscribed and subscribed again for those products, in one pair of messages
+(Coinbase limits client messages to 8 a second); a ``level2`` subscription starts with a ``snapshot`` of
+the whole book, which rebuilds each.  Trades and heartbeats stay subscribed, and the connection stays up
+(sequence_num simply continues).  A frame that fails half-applied resubscribes its one product.
 
 Trades: ``market_trades`` reports the side of the *maker* order (checked on the capture: trades at the
 best ask say ``SELL``), so the aggressor is the opposite side.  The snapshot of recent trades sent on
@@ -18,9 +22,12 @@ used, nothing else) and books are bulk-loaded.
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import orjson
 
+from ..core.stream import BOOK_BAD
 from ..core.stream import BOOK_EMPTY, Stream
 from .base import Limits, Venue, iso_ts
 from .checks import book_gap, sent_object
@@ -68,6 +75,7 @@ _decode = msgspec.json.Decoder(_Msg).decode
 _SUB_CHANNELS = {"level2": "book", "level2_batch": "book", "market_trades": "trades", "ticker": "ticker",
                  "ticker_batch": "ticker", "candles": "candles", "status": "status"}
 _MSG_CHANNELS = {"ticker": "ticker", "ticker_batch": "ticker", "candles": "candles", "status": "status"}
+RESUB_WAIT_S = 2.0  # a product resubscribed this recently is not asked for again (its snapshot is on its way)
 _AGGRESSOR = {"SELL": "buy", "BUY": "sell"}  # the message names the maker's side
 
 
@@ -82,6 +90,7 @@ class Coinbase(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.seq: int | None = None  # sequence_num of the last message on this connection
+        self._resubscribed: dict[str, float] = {}  # product -> when its level2 was resubscribed (awaiting snapshot)
 
     # ---------------------------------------------------------------- subscriptions
     def on_send(self, text: str, ts: float) -> None:
@@ -99,6 +108,27 @@ class Coinbase(Venue):
         ids = list(symbols)
         return [orjson.dumps({"type": "subscribe", "product_ids": ids, "channel": ch}).decode()
                 for ch in ("heartbeats", "level2", "market_trades")]
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """``level2`` unsubscribed and subscribed again for ``stream``'s product and every other book of
+        the connection that is out of sync: each gets a new snapshot.  A product already asked for in the
+        last few seconds (by an earlier call gathering it) needs nothing more: []."""
+        if stream.book is None:
+            return None
+        now = time.monotonic()
+        asked = self._resubscribed
+        for pid in [p for p, t in asked.items() if now - t > RESUB_WAIT_S]:
+            del asked[pid]
+        if stream.symbol in asked:
+            return []
+        pids = [stream.symbol]
+        for st in self.book_streams():
+            if st is not stream and st.book_state is BOOK_BAD and st.symbol not in asked:
+                pids.append(st.symbol)
+        for p in pids:
+            asked[p] = now
+        return [orjson.dumps({"type": t, "product_ids": pids, "channel": "level2"}).decode()
+                for t in ("unsubscribe", "subscribe")]
 
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:
@@ -149,10 +179,15 @@ class Coinbase(Venue):
             self.ctx.parse_error(f"coinbase frame without a channel: {str(data)[:120]}", ts)
 
     def _gap(self, detail: str, ts: float) -> None:
-        """A lost message: every book of the connection may be wrong."""
+        """A lost message: every book of the connection may be wrong.  Each is counted, marked and
+        resubscribed; the first resubscription carries them all (see ``resubscribe_messages``)."""
         books = self.book_streams()
         for st in books:
-            book_gap(self.ctx, st, detail, ts)
+            if st.book_state is not BOOK_BAD:  # a book known wrong already: no news, not counted again
+                st.gap(detail, ts)
+        for st in books:  # all marked first, so that the first resubscription gathers them all; one whose
+            # snapshot was asked for and lost is asked for again (the transport spaces them out)
+            self.ctx.resubscribe(st, f"sequence gap: {detail}")
         if not books:
             for st in self._declared.values():  # no book to mark: the loss is still reported
                 st.gaps += 1
@@ -178,6 +213,7 @@ class Coinbase(Venue):
                         asks[-float(p)] = (p, q, s)
             book.bids.replace(bids)
             book.asks.replace(asks)
+            self._resubscribed.pop(ev.product_id, None)
             st.book_rebuilt(ts, "snapshot")
             return
         if st.book_state is BOOK_EMPTY:

@@ -10,7 +10,10 @@
   runs out is left out) over the price and size *text* as sent, compared as a signed 32-bit integer.
   OKX has stopped filling the field on some feeds (it sends 0 on every message): 0 is treated as
   "no checksum" rather than as a failure (a real CRC of 0 is a 1 in 2**32 case that then goes unchecked).
-- A gap or mismatch marks the book out of sync and resubscribes (live); the next snapshot rebuilds it.
+- A gap or mismatch marks the book out of sync and resubscribes (live): ``unsubscribe`` then ``subscribe``
+  of that one instrument's book channel (``resubscribe_messages``); its next snapshot rebuilds it, and
+  the connection's other books and trades are left alone.  (OKX allows 480 subscribe/unsubscribe
+  requests per connection an hour: 240 repairs.)
 - Trades: ``side`` is the taker's.  The plain-text ``pong`` answering our ``ping`` is a keep-alive.
 - Other channels (``tickers``, ``candle*``, ``funding-rate``...) are counted as plain streams.
 """
@@ -75,6 +78,7 @@ class OKX(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.seq: dict[str, int] = {}  # instId -> seqId of the last book message
+        self.book_channel: dict[str, str] = {}  # instId -> the book channel subscribed ("books", ...)
 
     # ---------------------------------------------------------------- subscriptions
     def on_send(self, text: str, ts: float) -> None:
@@ -85,7 +89,18 @@ class OKX(Venue):
 
     def _declare(self, arg) -> None:
         if isinstance(arg, dict) and isinstance(arg.get("instId"), str) and isinstance(arg.get("channel"), str):
-            self.declare(arg["instId"], _stream_channel(arg["channel"]))
+            ch = _stream_channel(arg["channel"])
+            self.declare(arg["instId"], ch)
+            if ch == "book":
+                self.book_channel[arg["instId"]] = arg["channel"]
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """Unsubscribe then subscribe ``stream``'s instrument on its book channel: OKX answers the
+        subscription with a new snapshot of that one book."""
+        if stream.book is None:
+            return None
+        arg = {"channel": self.book_channel.get(stream.symbol, "books"), "instId": stream.symbol}
+        return [orjson.dumps({"op": op, "args": [arg]}).decode() for op in ("unsubscribe", "subscribe")]
 
     def keepalive(self) -> tuple[float, str] | None:
         # OKX closes a connection silent for 30 s; its keep-alive is the plain text "ping" -> "pong"

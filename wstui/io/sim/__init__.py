@@ -16,7 +16,9 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from .binance import BinanceClient
+from .binance import BinanceClient, BinanceFuturesClient
+from .coinbase import CoinbaseClient
+from .okx import OKXClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -31,6 +33,9 @@ SNIFF_WAIT_S = 2.0  # how long a connection on a shared path waits for the clien
 PROTOCOLS: list[type[SimClient]] = [
     KrakenClient,
     BinanceClient,
+    BinanceFuturesClient,
+    CoinbaseClient,
+    OKXClient,
 ]
 DEFAULT = KrakenClient
 

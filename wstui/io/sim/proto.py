@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..faults import corrupt_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..server import Session
@@ -97,6 +98,13 @@ class SimClient:
         self.q: deque[tuple[str, int, str | None]] = deque()
         self.wake = asyncio.Event()
         self.symbols: set[str] = set()
+        s.corrupter = self.corrupt
+
+    @staticmethod
+    def corrupt(text: str) -> str:
+        """What ``--fault corrupt`` does to one of this protocol's book frames (the text back unchanged:
+        not one it can corrupt).  Default: every size changed in its last digit (checksums fail)."""
+        return corrupt_frame(text)
 
     # ---- which protocol serves a connection
     @classmethod
