@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .binance import BinanceClient
+from .bitfinex import BitfinexClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -30,6 +31,7 @@ SNIFF_WAIT_S = 2.0  # how long a connection on a shared path waits for the clien
 # One line per protocol.  The first that claims a path serves it; Kraken v2 serves any path nobody claims.
 PROTOCOLS: list[type[SimClient]] = [
     KrakenClient,
+    BitfinexClient,  # before Binance, whose /ws/<stream> paths include /ws/2
     BinanceClient,
 ]
 DEFAULT = KrakenClient

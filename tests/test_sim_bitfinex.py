@@ -1,0 +1,165 @@
+"""Bitfinex v2 live path against ``wstui serve --sim`` on loopback: subscribe and verify (SEQ_ALL and
+checksums), one book repaired alone after a gap or a corrupted frame (unsubscribe by channel id, then
+subscribe that book), reconnect, mute of one market, and the venue's own refusals (unknown pair,
+the 26th channel of a connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import subprocess
+
+import orjson
+import websockets
+
+from live_util import ENV, ROOT, Served, no_traceback, run_live, wstui_cmd
+
+SYMS = ["tBTCUSD", "tETHUSD", "tSOLUSD", "tX0001USD"]
+BOOKS = [f"bitfinex:{s}:book" for s in SYMS]
+
+
+def watch(srv: Served, syms=SYMS, duration: float = 3.0) -> dict:
+    p = subprocess.run(wstui_cmd("watch", *[f"bitfinex:{s}" for s in syms], "--endpoint", f"bitfinex={srv.url()}",
+                                 "--headless", "--json", "--duration", duration),
+                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
+    assert p.returncode == 0, p.stderr
+    no_traceback(p.stderr)
+    return json.loads(p.stdout)
+
+
+def books(out: dict) -> dict[str, dict]:
+    return {s["key"]: s for s in out["streams"] if s["channel"] == "book"}
+
+
+def all_verified(out: dict) -> None:
+    for key, s in books(out).items():
+        assert s["book_state"] == "ok" and s["state"] == "live", (key, s["state"], s["book_state"])
+        assert s["checksum_ok"] > 20, key
+        assert s["reconnects"] == 0 and s["book_levels"] == [25, 25], key
+
+
+def test_subscribe_and_every_book_verifies():
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        out = watch(srv, duration=2.5)
+    assert set(books(out)) == set(BOOKS)
+    all_verified(out)
+    for s in out["streams"]:
+        assert s["gaps"] == 0 and s["checksum_failed"] == 0 and s["resyncs"] == 0 and s["parse_errors"] == 0, s["key"]
+    trades = [s for s in out["streams"] if s["channel"] == "trades"]
+    assert sum(s["trades"] for s in trades) > 10
+    conn = out["connections"][0]
+    assert conn["parse_errors"] == 0 and conn["connects"] == 1
+
+
+def test_a_gap_on_one_book_is_repaired_alone():
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "gap@1.2s:1") as srv:
+        out = watch(srv)
+    assert len(srv.faults()) == 1
+    bs = books(out)
+    hit = [k for k, s in bs.items() if s["gaps"]]
+    assert len(hit) == 1, {k: s["gaps"] for k, s in bs.items()}
+    assert (bs[hit[0]]["gaps"], bs[hit[0]]["resyncs"], bs[hit[0]]["checksum_failed"]) == (1, 1, 0)
+    for k, s in bs.items():
+        if k != hit[0]:
+            assert (s["gaps"], s["resyncs"], s["checksum_failed"]) == (0, 0, 0), k
+    all_verified(out)
+    kinds = [(e["kind"], e["stream"]) for e in out["events"]]
+    assert ("resubscribe", hit[0]) in kinds and ("resync", hit[0]) in kinds
+    assert not any(k == "disconnect" for k, _ in kinds)
+
+
+def test_a_corrupted_frame_fails_one_checksum_and_only_that_book_is_repaired():
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "corrupt@1.2s") as srv:
+        out = watch(srv)
+    bs = books(out)
+    hit = [k for k, s in bs.items() if s["checksum_failed"]]
+    assert len(hit) == 1, {k: s["checksum_failed"] for k, s in bs.items()}
+    assert (bs[hit[0]]["checksum_failed"], bs[hit[0]]["resyncs"], bs[hit[0]]["gaps"]) == (1, 1, 0)
+    for k, s in bs.items():
+        if k != hit[0]:
+            assert (s["gaps"], s["resyncs"], s["checksum_failed"]) == (0, 0, 0), k
+    all_verified(out)
+
+
+def test_disconnect_reconnects_and_every_book_verifies_again():
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "disconnect@1s") as srv:
+        out = watch(srv, duration=3.5)
+    for key, s in books(out).items():
+        assert s["reconnects"] == 1 and s["book_state"] == "ok" and s["state"] == "live", key
+        assert s["gaps"] == 0 and s["checksum_failed"] == 0, key
+    assert out["connections"][0]["connects"] == 2
+    # sequence numbers start over at 1 on the new connection: not a gap
+
+
+def test_mute_of_one_market_leaves_the_others_flowing():
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "mute@1s:1.5s:tETHUSD") as srv:
+        run = run_live([f"bitfinex:{s}" for s in SYMS], {"bitfinex": srv.url()}, duration=4.0, stale_after=0.8,
+                       overrides={"*:trades": 30.0})
+    t = srv.faults()[0][1]
+    during = [(k, s) for tt, k, s, _ok, _bad in run.timeline if t + 1.0 <= tt <= t + 1.4]
+    assert {s for k, s in during if k == "bitfinex:tETHUSD:book"} == {"stale"}
+    for key in BOOKS:
+        if key != "bitfinex:tETHUSD:book":
+            assert {s for k, s in during if k == key} == {"live"}, key
+            st = run.stream(key)
+            assert (st.gaps, st.checksum_failed, st.resyncs) == (0, 0, 0), key
+    # the muted book lost the changes made while it was silent: its next checksum fails, and it is repaired
+    eth = run.stream("bitfinex:tETHUSD:book")
+    assert eth.checksum_failed == 1 and eth.resyncs == 1 and eth.book_state == "ok" and eth.state == "live"
+    assert all(run.stream(k).reconnects == 0 for k in BOOKS)
+
+
+def test_an_unknown_pair_gets_bitfinex_error_and_the_rest_flows():
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        out = watch(srv, syms=["tBTCUSD", "tNOPEUSD"], duration=1.5)
+    nope = {s["key"]: s for s in out["streams"]}["bitfinex:tNOPEUSD:book"]
+    assert nope["parse_errors"] == 1 and nope["book_state"] == "empty"
+    errs = [e for e in out["events"] if e["kind"] == "parse_error" and e["stream"] == "bitfinex:tNOPEUSD:book"]
+    assert errs and errs[0]["detail"] == "bitfinex error 10300: symbol: invalid"
+    assert books(out)["bitfinex:tBTCUSD:book"]["book_state"] == "ok"
+    assert books(out)["bitfinex:tBTCUSD:book"]["checksum_ok"] > 10
+
+
+def test_the_26th_channel_of_a_connection_is_refused_with_10305():
+    syms = [f"tX{i:04d}USD" for i in range(13)]  # book + trades each: 26 channels
+    with Served("--sim", "--rate", 20, "--seed", 5) as srv:
+        out = watch(srv, syms=syms, duration=1.5)
+    refused = [e for e in out["events"] if e["kind"] == "parse_error"]
+    assert [(e["stream"], e["detail"]) for e in refused] == [
+        ("bitfinex:tX0012USD:trades", "bitfinex error 10305: subscribe: limit")]
+    assert all(s["book_state"] == "ok" for s in books(out).values())
+
+
+def test_wire_shapes_match_the_real_capture():
+    """The simulator's frames have the real venue's shapes (the capture: conf SEQ_ALL, book P0, trades)."""
+    real = [json.loads(line) for line in gzip.open(ROOT.parent / "shared" / "real_feeds" / "bitfinex.jsonl.gz", "rt")]
+    real = [orjson.loads(r["data"]) for r in real if r["t"] == "recv"]
+    real_info = next(m for m in real if isinstance(m, dict) and m.get("event") == "info")
+    real_book = next(m for m in real if isinstance(m, dict) and m.get("event") == "subscribed"
+                     and m["channel"] == "book")
+
+    async def talk(port: int) -> list:
+        got = []
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/2") as ws:
+            await ws.send('{"event":"conf","flags":65536}')
+            await ws.send('{"event":"subscribe","channel":"book","symbol":"tBTCUSD","prec":"P0","freq":"F0","len":"25"}')
+            await ws.send('{"event":"ping","cid":42}')
+            while len(got) < 12:
+                got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+        return got
+
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        got = asyncio.run(talk(srv.port))
+    assert set(got[0]) == set(real_info) and got[0]["event"] == "info"
+    assert got[1] == {"event": "conf", "status": "OK", "flags": 65536}
+    ack = got[2]
+    assert set(ack) == set(real_book) and ack["channel"] == "book" and ack["symbol"] == "tBTCUSD"
+    snap = got[3]
+    assert snap[0] == ack["chanId"] and snap[-1] == 1 and len(snap[1]) == 50  # 25 bids, 25 asks, then seq 1
+    assert all(a > 0 for _p, _c, a in snap[1][:25]) and all(a < 0 for _p, _c, a in snap[1][25:])
+    assert snap[1][0][0] < snap[1][25][0]  # best bid below best ask
+    arrays = [m for m in got[4:] if isinstance(m, list)]
+    assert [m[-1] for m in arrays] == list(range(2, 2 + len(arrays)))  # SEQ_ALL: numbered from 1, every array
+    assert all(len(m) == 3 and len(m[1]) == 3 for m in arrays)  # [chanId, [price, count, amount], seq]
+    assert {"event": "pong", "cid": 42}.items() <= next(m for m in got if isinstance(m, dict) and m.get("event") == "pong").items()
