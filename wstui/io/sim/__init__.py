@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .binance import BinanceClient
 from .bitfinex import BitfinexClient
+from .deribit import DeribitClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -32,6 +33,7 @@ SNIFF_WAIT_S = 2.0  # how long a connection on a shared path waits for the clien
 PROTOCOLS: list[type[SimClient]] = [
     KrakenClient,
     BitfinexClient,  # before Binance, whose /ws/<stream> paths include /ws/2
+    DeribitClient,  # and /ws/api/v2
     BinanceClient,
 ]
 DEFAULT = KrakenClient
