@@ -163,3 +163,37 @@ def test_wire_shapes_match_the_real_capture():
     assert [m[-1] for m in arrays] == list(range(2, 2 + len(arrays)))  # SEQ_ALL: numbered from 1, every array
     assert all(len(m) == 3 and len(m[1]) == 3 for m in arrays)  # [chanId, [price, count, amount], seq]
     assert {"event": "pong", "cid": 42}.items() <= next(m for m in got if isinstance(m, dict) and m.get("event") == "pong").items()
+
+
+def test_a_frame_that_fails_while_applied_repairs_that_book_alone_without_reconnecting():
+    """A book frame the adapter cannot apply marks its book out of sync; the repair is the venue's
+    unsubscribe + subscribe of that one book, not a reconnect of the whole connection (as it was)."""
+    import re
+
+    from sim_util import ThreadedSim
+
+    from wstui.io.faults import BOOK
+    from wstui.io.sim.bitfinex import BitfinexClient
+
+    class BadOnce(BitfinexClient):
+        sent_bad = False
+
+        def push(self, text, kind, symbol=None):
+            if kind == BOOK and symbol == "tETHUSD" and not BadOnce.sent_bad and self.book("tETHUSD").seq > 1_000_050:
+                BadOnce.sent_bad = True
+                text = re.sub(r",(-?[0-9.]+)\]\]$", ',"oops"]]', text)  # an amount that is not a number
+            super().push(text, kind, symbol)
+
+    with ThreadedSim({BitfinexClient: BadOnce}) as srv:
+        run = run_live([f"bitfinex:{s}" for s in SYMS], {"bitfinex": srv.url()}, duration=3.0,
+                       overrides={"*:trades": 30.0})
+    assert BadOnce.sent_bad
+    eth = run.stream("bitfinex:tETHUSD:book")
+    assert (eth.parse_errors, eth.resyncs, eth.gaps, eth.reconnects) == (1, 1, 0, 0)
+    assert eth.book_state == "ok" and eth.checksum_ok > 20 and eth.checksum_failed == 0
+    for key in BOOKS:
+        if key != "bitfinex:tETHUSD:book":
+            st = run.stream(key)
+            assert (st.parse_errors, st.resyncs, st.gaps, st.checksum_failed, st.reconnects) == (0, 0, 0, 0, 0), key
+    assert [e.stream for e in run.events("resubscribe")] == ["bitfinex:tETHUSD:book"]
+    assert not run.events("disconnect")

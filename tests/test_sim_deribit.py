@@ -187,3 +187,38 @@ def test_subscribing_faster_than_the_rate_limit_gets_10028_and_the_connection_cl
     answers = [m for m in got if "id" in m]
     assert [m["id"] for m in answers if "result" in m] == list(range(10))  # a burst of 10 is allowed
     assert answers[10]["error"] == {"message": "too_many_requests", "code": 10028}
+
+
+def test_a_change_that_fails_half_applied_repairs_that_book_alone_without_reconnecting():
+    """A change whose bids applied and whose asks are malformed leaves its book half changed: it is
+    marked out of sync and repaired by public/unsubscribe + public/subscribe of that one book, not a
+    reconnect of the whole connection (as it was)."""
+    from sim_util import ThreadedSim
+
+    from wstui.io.faults import BOOK
+    from wstui.io.sim.deribit import DeribitClient
+
+    class BadOnce(DeribitClient):
+        sent_bad = False
+
+        def push(self, text, kind, symbol=None):
+            if kind == BOOK and symbol == "ETH-PERPETUAL" and not BadOnce.sent_bad and '"bids":[[' in text \
+                    and self.book("ETH-PERPETUAL").seq > 1_000_050:
+                BadOnce.sent_bad = True
+                sep = "" if text[-5] == "[" else ","
+                text = text[:-4] + sep + '["new",1.0,"oops"]' + text[-4:]  # the last ask is not a number
+            super().push(text, kind, symbol)
+
+    with ThreadedSim({DeribitClient: BadOnce}) as srv:
+        run = run_live([f"deribit:{s}" for s in SYMS], {"deribit": srv.url("/ws/api/v2")}, duration=3.0,
+                       overrides={"*:trades": 30.0})
+    assert BadOnce.sent_bad
+    eth = run.stream("deribit:ETH-PERPETUAL:book")
+    assert (eth.parse_errors, eth.resyncs, eth.gaps, eth.reconnects) == (1, 1, 0, 0)
+    assert eth.book_state == "ok" and not eth.crossed
+    for key in BOOKS:
+        if key != "deribit:ETH-PERPETUAL:book":
+            st = run.stream(key)
+            assert (st.parse_errors, st.resyncs, st.gaps, st.reconnects) == (0, 0, 0, 0), key
+    assert [e.stream for e in run.events("resubscribe")] == ["deribit:ETH-PERPETUAL:book"]
+    assert not run.events("disconnect")
