@@ -197,3 +197,21 @@ def test_a_frame_that_fails_while_applied_repairs_that_book_alone_without_reconn
             assert (st.parse_errors, st.resyncs, st.gaps, st.checksum_failed, st.reconnects) == (0, 0, 0, 0, 0), key
     assert [e.stream for e in run.events("resubscribe")] == ["bitfinex:tETHUSD:book"]
     assert not run.events("disconnect")
+
+
+def test_heartbeats_are_numbered_with_the_rest_and_counted_as_keep_alive():
+    from sim_util import ThreadedSim
+
+    from wstui.io.sim.bitfinex import BitfinexClient
+
+    class Fast(BitfinexClient):
+        HEARTBEAT_S = 0.2
+
+    with ThreadedSim({BitfinexClient: Fast}) as srv:
+        run = run_live(["bitfinex:tBTCUSD", "bitfinex:tETHUSD"], {"bitfinex": srv.url()}, duration=2.0,
+                       overrides={"*:trades": 30.0})
+    conn = run.engine.conns["BITFINEX.ws.1"]
+    assert conn.heartbeats >= 4 * 5  # four channels, a heartbeat each every 0.2 s
+    for key in ("bitfinex:tBTCUSD:book", "bitfinex:tETHUSD:book"):
+        st = run.stream(key)
+        assert st.gaps == 0 and st.checksum_failed == 0 and st.checksum_ok > 20 and st.book_state == "ok"

@@ -222,3 +222,53 @@ def test_a_change_that_fails_half_applied_repairs_that_book_alone_without_reconn
             assert (st.parse_errors, st.resyncs, st.gaps, st.reconnects) == (0, 0, 0, 0), key
     assert [e.stream for e in run.events("resubscribe")] == ["deribit:ETH-PERPETUAL:book"]
     assert not run.events("disconnect")
+
+
+class _FastHeartbeat:
+    """A Deribit whose test_request heartbeats come every 0.3 s whatever interval was asked for."""
+
+    @staticmethod
+    def make():
+        from wstui.io.sim.deribit import DeribitClient
+
+        class Fast(DeribitClient):
+            def on_text(self, text):
+                super().on_text(text)
+                if self.heartbeat_s:
+                    self.heartbeat_s = 0.3
+
+        return DeribitClient, Fast
+
+
+def test_test_requests_are_answered_by_the_live_client_and_the_connection_stays():
+    from sim_util import ThreadedSim
+
+    orig, fast = _FastHeartbeat.make()
+    with ThreadedSim({orig: fast}) as srv:
+        run = run_live(["deribit:BTC-PERPETUAL"], {"deribit": srv.url()}, duration=2.5, overrides={"*:trades": 30.0})
+    conn = run.engine.conns["DERIBIT.ws.1"]
+    assert conn.heartbeats >= 5 and conn.connects == 1 and conn.up
+    assert run.stream("deribit:BTC-PERPETUAL:book").reconnects == 0
+    assert not run.events("disconnect")
+
+
+def test_a_client_that_ignores_test_requests_is_disconnected():
+    from sim_util import ThreadedSim
+
+    orig, fast = _FastHeartbeat.make()
+
+    async def talk(port: int) -> tuple[list, float]:
+        got = []
+        t0 = asyncio.get_running_loop().time()
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/api/v2") as ws:
+            await ws.send('{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":10}}')
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+        return got, asyncio.get_running_loop().time() - t0
+
+    with ThreadedSim({orig: fast}) as srv:
+        got, took = asyncio.run(talk(srv.port))
+    assert got[0]["result"] == "ok"
+    assert got[1] == {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
+    assert 0.5 < took < 2.0  # closed at the second heartbeat, the first one unanswered
