@@ -41,7 +41,7 @@ def all_verified(out: dict) -> None:
 
 def test_subscribe_and_every_book_verifies():
     with Served("--sim", "--rate", 50, "--seed", 5) as srv:
-        out = watch(srv, duration=2.5)
+        out = watch(srv, duration=2.0)
     assert set(books(out)) == set(BOOKS)
     all_verified(out)
     for s in out["streams"]:
@@ -53,8 +53,8 @@ def test_subscribe_and_every_book_verifies():
 
 
 def test_a_gap_on_one_book_is_repaired_alone():
-    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "gap@1.2s:1") as srv:
-        out = watch(srv)
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "gap@1s:1") as srv:
+        out = watch(srv, duration=2.2)
     assert len(srv.faults()) == 1
     bs = books(out)
     hit = [k for k, s in bs.items() if s["gaps"]]
@@ -70,8 +70,8 @@ def test_a_gap_on_one_book_is_repaired_alone():
 
 
 def test_a_corrupted_frame_fails_one_checksum_and_only_that_book_is_repaired():
-    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "corrupt@1.2s") as srv:
-        out = watch(srv)
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "corrupt@1s") as srv:
+        out = watch(srv, duration=2.2)
     bs = books(out)
     hit = [k for k, s in bs.items() if s["checksum_failed"]]
     assert len(hit) == 1, {k: s["checksum_failed"] for k, s in bs.items()}
@@ -84,7 +84,7 @@ def test_a_corrupted_frame_fails_one_checksum_and_only_that_book_is_repaired():
 
 def test_disconnect_reconnects_and_every_book_verifies_again():
     with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "disconnect@1s") as srv:
-        out = watch(srv, duration=3.5)
+        out = watch(srv, duration=3.0)
     for key, s in books(out).items():
         assert s["reconnects"] == 1 and s["book_state"] == "ok" and s["state"] == "live", key
         assert s["gaps"] == 0 and s["checksum_failed"] == 0, key

@@ -54,7 +54,7 @@ def one_hit(out: dict, field: str) -> str:
 
 def test_subscribe_and_every_book_builds_and_chains():
     with Served("--sim", "--rate", 50, "--seed", 5) as srv:
-        out = watch(srv, duration=2.5)
+        out = watch(srv, duration=2.0)
     assert set(books(out)) == set(BOOKS)
     all_in_sync(out)
     for s in out["streams"]:
@@ -65,8 +65,8 @@ def test_subscribe_and_every_book_builds_and_chains():
 
 
 def test_a_gap_on_one_book_is_repaired_alone():
-    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "gap@1.2s:1") as srv:
-        out = watch(srv)
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "gap@1s:1") as srv:
+        out = watch(srv, duration=2.2)
     hit = one_hit(out, "gaps")
     s = books(out)[hit]
     assert (s["gaps"], s["resyncs"]) == (1, 1)
@@ -77,8 +77,8 @@ def test_a_gap_on_one_book_is_repaired_alone():
 
 
 def test_a_garbled_change_breaks_the_chain_and_only_that_book_is_repaired():
-    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "corrupt@1.2s") as srv:
-        out = watch(srv)
+    with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "corrupt@1s") as srv:
+        out = watch(srv, duration=2.2)
     hit = one_hit(out, "gaps")
     assert (books(out)[hit]["gaps"], books(out)[hit]["resyncs"]) == (1, 1)
     all_in_sync(out)
