@@ -215,3 +215,11 @@ def test_heartbeats_are_numbered_with_the_rest_and_counted_as_keep_alive():
     for key in ("bitfinex:tBTCUSD:book", "bitfinex:tETHUSD:book"):
         st = run.stream(key)
         assert st.gaps == 0 and st.checksum_failed == 0 and st.checksum_ok > 20 and st.book_state == "ok"
+
+
+def test_the_pairs_the_simulated_bitfinex_lists():
+    from wstui.io.sim.bitfinex import pair_of
+
+    assert [pair_of(s) for s in ("tBTCUSD", "BTCUSD", "tBTCUST", "tBTCF0:USTF0", "tX0001USD")] == [
+        "BTCUSD", "BTCUSD", "BTCUST", "BTCF0:USTF0", "X0001USD"]
+    assert [pair_of(s) for s in ("tNOPEUSD", "tbtcusd", "t", "tUST", "tBTCF0:NOPEF0", "tBTC")] == [None] * 6

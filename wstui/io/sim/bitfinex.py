@@ -52,14 +52,22 @@ def js_num(text: str) -> str:
     return text or "0"
 
 
+def _quote_ok(quote: str) -> bool:
+    # Bitfinex spells USDT "UST"; perpetuals add "F0" to both sides (tBTCF0:USTF0)
+    q = quote.removesuffix("F0")
+    return known_quote("USDT" if q == "UST" else q)
+
+
 def pair_of(symbol: str) -> str | None:
-    """``tBTCUSD`` / ``BTCUSD`` / ``tTESTBTC:TESTUSD`` -> the pair (``BTCUSD``) when it is listed."""
+    """``tBTCUSD`` / ``BTCUSD`` / ``tBTCUST`` / ``tBTCF0:USTF0`` -> the pair (``BTCUSD``) when it is listed."""
     s = symbol[1:] if symbol.startswith("t") else symbol
     if not s or s != s.upper():
         return None  # pairs are upper case ("btcusd is invalid", Bitfinex ws-general)
     if ":" in s:
         base, _, quote = s.partition(":")
-        return s if known_base(base) and known_quote(quote) else None
+        return s if known_base(base.removesuffix("F0")) and _quote_ok(quote) else None
+    if s.endswith("UST") and len(s) > 3:
+        return s if known_base(s[:-3]) else None
     return s if split_concat(s) is not None else None
 
 
