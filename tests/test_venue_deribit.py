@@ -195,3 +195,13 @@ def test_a_channel_left_out_of_the_subscribe_answer_is_reported_on_its_stream():
     eth = engine.streams[("deribit", "ETH-PERPETUAL", "book")]
     assert eth.parse_errors == 1
     assert engine.events[-1].detail == "deribit error -32602: Invalid params (reason: bad, param: channels)"
+
+
+def test_odd_request_ids_are_not_a_crash():
+    engine, tr = _live()
+    engine.sent("d", '{"jsonrpc":"2.0","id":[1],"method":"public/subscribe","params":{"channels":["book.X-Y.100ms"]}}',
+                1.0)
+    engine.frame("d", '{"jsonrpc":"2.0","id":{"a":1},"result":["book.X-Y.100ms"]}', 1.1)
+    engine.frame("d", '{"jsonrpc":"2.0","id":[1],"error":{"code":1,"message":"no"}}', 1.2)
+    assert engine.conns["d"].parse_errors == 1  # the error answer only; nothing failed
+    assert [e.detail for e in engine.events if e.kind == "parse_error"] == ["deribit error 1: no"]

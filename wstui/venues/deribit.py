@@ -114,7 +114,7 @@ class Deribit(Venue):
             names = [n for n in (msg.get("params") or {}).get("channels") or () if isinstance(n, str)]
             for name in names:
                 self._chan(name)
-            if "id" in msg and len(self.asked) < 1000:
+            if type(msg.get("id")) in (int, str) and len(self.asked) < 1000:
                 self.asked[msg["id"]] = names
 
     def subscribe_messages(self, symbols) -> list[str]:
@@ -185,7 +185,7 @@ class Deribit(Venue):
             data = err.get("data")
             if type(data) is dict and data:
                 detail += f" ({', '.join(f'{k}: {v}' for k, v in data.items())})"[:300]
-            asked = self.asked.pop(msg.get("id"), None) if "id" in msg else None
+            asked = self.asked.pop(msg.get("id"), None) if type(msg.get("id")) in (int, str) else None
             streams = {id(st): st for st in (self.chans[n].stream for n in asked or () if n in self.chans)
                        if st is not None}
             if streams:  # a refused subscription: shown on the streams it asked for
@@ -201,7 +201,7 @@ class Deribit(Venue):
                     if type(name) is str:
                         self._chan(name)
                         got.add(name)
-                asked = self.asked.pop(msg.get("id"), None) if "id" in msg else None
+                asked = self.asked.pop(msg.get("id"), None) if type(msg.get("id")) in (int, str) else None
                 for name in asked or ():
                     if name not in got:  # Deribit's refusal: the channel is left out of the answer
                         st = self.chans[name].stream if name in self.chans else None
