@@ -223,3 +223,16 @@ def test_the_pairs_the_simulated_bitfinex_lists():
     assert [pair_of(s) for s in ("tBTCUSD", "BTCUSD", "tBTCUST", "tBTCF0:USTF0", "tX0001USD")] == [
         "BTCUSD", "BTCUSD", "BTCUST", "BTCF0:USTF0", "X0001USD"]
     assert [pair_of(s) for s in ("tNOPEUSD", "tbtcusd", "t", "tUST", "tBTCF0:NOPEF0", "tBTC")] == [None] * 6
+
+
+def test_a_symbol_typed_without_the_t_prefix_still_gets_its_book():
+    """Found with the simulator: `watch bitfinex:BTCUSD` declared a stream BTCUSD while the venue acked and
+    sent tBTCUSD, so the book the user asked for stayed empty.  Symbols are spelled the venue's way."""
+    from wstui.venues.bitfinex import BitfinexV2
+
+    assert [BitfinexV2.stream_symbol(s) for s in ("BTCUSD", "btcusd", "BTC/USD", "tBTCUSD", "tBTCF0:USTF0", "fUSD")] \
+        == ["tBTCUSD", "tBTCUSD", "tBTCUSD", "tBTCUSD", "tBTCF0:USTF0", "fUSD"]
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        out = watch(srv, syms=["btcusd"], duration=1.2)
+    assert [s["key"] for s in out["streams"]] == ["bitfinex:tBTCUSD:book", "bitfinex:tBTCUSD:trades"]
+    assert books(out)["bitfinex:tBTCUSD:book"]["book_state"] == "ok"

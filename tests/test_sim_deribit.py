@@ -272,3 +272,10 @@ def test_a_client_that_ignores_test_requests_is_disconnected():
     assert got[0]["result"] == "ok"
     assert got[1] == {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
     assert 0.5 < took < 2.0  # closed at the second heartbeat, the first one unanswered
+
+
+def test_an_instrument_typed_in_lower_case_still_gets_its_book():
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        out = watch(srv, syms=["btc-perpetual"], duration=1.2)
+    assert [s["key"] for s in out["streams"]] == ["deribit:BTC-PERPETUAL:book", "deribit:BTC-PERPETUAL:trades"]
+    assert books(out)["deribit:BTC-PERPETUAL:book"]["book_state"] == "ok"

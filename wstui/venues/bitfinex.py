@@ -141,6 +141,15 @@ class BitfinexV2(Venue):
         except (TypeError, ValueError):
             pass
 
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        """``BTCUSD``, ``btcusd``, ``BTC/USD`` -> ``tBTCUSD``: the venue acks (and names its channel) with
+        the ``t`` prefix, so a symbol typed without it would otherwise wait for data that goes elsewhere."""
+        s = symbol.strip()
+        if len(s) > 1 and s[0] in "tf" and s[1:] == s[1:].upper():
+            return s  # tBTCUSD, tBTCF0:USTF0, fUSD
+        return "t" + s.upper().replace("/", "").replace("-", "")
+
     def subscribe_messages(self, symbols) -> list[str]:
         out = [_encode({"event": "conf", "flags": SEQ_ALL | CHECKSUM}).decode()]
         for s in symbols:

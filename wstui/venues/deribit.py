@@ -117,6 +117,10 @@ class Deribit(Venue):
             if type(msg.get("id")) in (int, str) and len(self.asked) < 1000:
                 self.asked[msg["id"]] = names
 
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        return symbol.strip().upper()  # instrument names are upper case: btc-perpetual is BTC-PERPETUAL
+
     def subscribe_messages(self, symbols) -> list[str]:
         # unauthenticated connections get the 100ms channels; .raw needs an authorised session
         channels = []
