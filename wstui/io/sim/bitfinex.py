@@ -187,7 +187,8 @@ class BitfinexClient(SimClient):
         if raw:
             echo["symbol"] = raw if raw.startswith("t") else "t" + raw
         if channel == "book":
-            echo.update({"prec": msg.get("prec", "P0"), "freq": msg.get("freq", "F0"), "len": str(msg.get("len", "25"))})
+            echo.update({"prec": msg.get("prec", "P0"), "freq": msg.get("freq", "F0"),
+                         "len": str(msg.get("len", "25"))})
         if channel not in ("book", "trades"):
             self._error("channel: unknown" if channel not in ("ticker", "candles", "status") else
                         "channel: not simulated by wstui serve", 10300, echo)
