@@ -9,14 +9,23 @@ import asyncio
 import gzip
 import json
 import subprocess
+from contextlib import nullcontext
 
 import orjson
+import pytest
 import websockets
 
 from live_util import ENV, ROOT, Served, no_traceback, run_live, wstui_cmd
 
 SYMS = ["tBTCUSD", "tETHUSD", "tSOLUSD", "tX0001USD"]
 BOOKS = [f"bitfinex:{s}:book" for s in SYMS]
+
+
+@pytest.fixture(scope="module")
+def calm():
+    """One simulated market without faults, shared by the tests that need no fault of their own."""
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        yield srv
 
 
 def watch(srv: Served, syms=SYMS, duration: float = 3.0) -> dict:
@@ -39,8 +48,8 @@ def all_verified(out: dict) -> None:
         assert s["reconnects"] == 0 and s["book_levels"] == [25, 25], key
 
 
-def test_subscribe_and_every_book_verifies():
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+def test_subscribe_and_every_book_verifies(calm):
+    with nullcontext(calm) as srv:
         out = watch(srv, duration=2.0)
     assert set(books(out)) == set(BOOKS)
     all_verified(out)
@@ -110,8 +119,8 @@ def test_mute_of_one_market_leaves_the_others_flowing():
     assert all(run.stream(k).reconnects == 0 for k in BOOKS)
 
 
-def test_an_unknown_pair_gets_bitfinex_error_and_the_rest_flows():
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+def test_an_unknown_pair_gets_bitfinex_error_and_the_rest_flows(calm):
+    with nullcontext(calm) as srv:
         out = watch(srv, syms=["tBTCUSD", "tNOPEUSD"], duration=1.5)
     nope = {s["key"]: s for s in out["streams"]}["bitfinex:tNOPEUSD:book"]
     assert nope["parse_errors"] == 1 and nope["book_state"] == "empty"
@@ -131,7 +140,7 @@ def test_the_26th_channel_of_a_connection_is_refused_with_10305():
     assert all(s["book_state"] == "ok" for s in books(out).values())
 
 
-def test_wire_shapes_match_the_real_capture():
+def test_wire_shapes_match_the_real_capture(calm):
     """The simulator's frames have the real venue's shapes (the capture: conf SEQ_ALL, book P0, trades)."""
     real = [json.loads(line) for line in gzip.open(ROOT.parent / "shared" / "real_feeds" / "bitfinex.jsonl.gz", "rt")]
     real = [orjson.loads(r["data"]) for r in real if r["t"] == "recv"]
@@ -149,7 +158,7 @@ def test_wire_shapes_match_the_real_capture():
                 got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
         return got
 
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+    with nullcontext(calm) as srv:
         got = asyncio.run(talk(srv.port))
     assert set(got[0]) == set(real_info) and got[0]["event"] == "info"
     assert got[1] == {"event": "conf", "status": "OK", "flags": 65536}
@@ -226,14 +235,14 @@ def test_the_pairs_the_simulated_bitfinex_lists():
     assert [pair_of(s) for s in ("tNOPEUSD", "tbtcusd", "t", "tUST", "tBTCF0:NOPEF0", "tBTC")] == [None] * 6
 
 
-def test_a_symbol_typed_without_the_t_prefix_still_gets_its_book():
+def test_a_symbol_typed_without_the_t_prefix_still_gets_its_book(calm):
     """Found with the simulator: `watch bitfinex:BTCUSD` declared a stream BTCUSD while the venue acked and
     sent tBTCUSD, so the book the user asked for stayed empty.  Symbols are spelled the venue's way."""
     from wstui.venues.bitfinex import BitfinexV2
 
     assert [BitfinexV2.stream_symbol(s) for s in ("BTCUSD", "btcusd", "BTC/USD", "tBTCUSD", "tBTCF0:USTF0", "fUSD")] \
         == ["tBTCUSD", "tBTCUSD", "tBTCUSD", "tBTCUSD", "tBTCF0:USTF0", "fUSD"]
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+    with nullcontext(calm) as srv:
         out = watch(srv, syms=["btcusd"], duration=1.2)
     assert [s["key"] for s in out["streams"]] == ["bitfinex:tBTCUSD:book", "bitfinex:tBTCUSD:trades"]
     assert books(out)["bitfinex:tBTCUSD:book"]["book_state"] == "ok"

@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import json
 import subprocess
+from contextlib import nullcontext
 
 import orjson
 import pytest
@@ -20,6 +21,13 @@ from live_util import ENV, ROOT, Served, no_traceback, run_live, wstui_cmd
 
 SYMS = ["BTC-PERPETUAL", "ETH-PERPETUAL", "SOL-PERPETUAL", "X0001-PERPETUAL"]
 BOOKS = [f"deribit:{s}:book" for s in SYMS]
+
+
+@pytest.fixture(scope="module")
+def calm():
+    """One simulated market without faults, shared by the tests that need no fault of their own."""
+    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+        yield srv
 
 
 def watch(srv: Served, syms=SYMS, duration: float = 3.0) -> dict:
@@ -52,8 +60,8 @@ def one_hit(out: dict, field: str) -> str:
     return hit[0]
 
 
-def test_subscribe_and_every_book_builds_and_chains():
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+def test_subscribe_and_every_book_builds_and_chains(calm):
+    with nullcontext(calm) as srv:
         out = watch(srv, duration=2.0)
     assert set(books(out)) == set(BOOKS)
     all_in_sync(out)
@@ -109,8 +117,8 @@ def test_mute_of_one_instrument_leaves_the_others_flowing():
     assert all(run.stream(k).reconnects == 0 for k in BOOKS)
 
 
-def test_an_unknown_instrument_is_left_out_and_reported_on_its_streams():
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+def test_an_unknown_instrument_is_left_out_and_reported_on_its_streams(calm):
+    with nullcontext(calm) as srv:
         out = watch(srv, syms=["BTC-PERPETUAL", "NOPE-PERPETUAL"], duration=1.5)
     by = {s["key"]: s for s in out["streams"]}
     for ch in ("book", "trades"):
@@ -128,7 +136,7 @@ def _real_frames() -> list[dict]:
     return [orjson.loads(r["data"]) for r in recs if r["t"] == "recv"]
 
 
-def test_wire_shapes_match_the_real_capture():
+def test_wire_shapes_match_the_real_capture(calm):
     real = _real_frames()
     real_ack = next(m for m in real if "result" in m)
     notes = [m["params"]["data"] for m in real if m.get("method") == "subscription"
@@ -148,7 +156,7 @@ def test_wire_shapes_match_the_real_capture():
                 got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
         return got
 
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+    with nullcontext(calm) as srv:
         got = asyncio.run(talk(srv.port))
     ack = got[0]
     assert set(ack) == set(real_ack) and ack["id"] == 0
@@ -274,8 +282,8 @@ def test_a_client_that_ignores_test_requests_is_disconnected():
     assert 0.5 < took < 2.0  # closed at the second heartbeat, the first one unanswered
 
 
-def test_an_instrument_typed_in_lower_case_still_gets_its_book():
-    with Served("--sim", "--rate", 50, "--seed", 5) as srv:
+def test_an_instrument_typed_in_lower_case_still_gets_its_book(calm):
+    with nullcontext(calm) as srv:
         out = watch(srv, syms=["btc-perpetual"], duration=1.2)
     assert [s["key"] for s in out["streams"]] == ["deribit:BTC-PERPETUAL:book", "deribit:BTC-PERPETUAL:trades"]
     assert books(out)["deribit:BTC-PERPETUAL:book"]["book_state"] == "ok"
