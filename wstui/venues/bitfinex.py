@@ -37,7 +37,7 @@ from zlib import crc32
 import msgspec
 
 from ..core.book import Book
-from ..core.stream import BOOK_BAD, BOOK_EMPTY, BOOK_OK, Stream
+from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
 from .base import Venue
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
@@ -264,7 +264,7 @@ class BitfinexV2(Venue):
         if self.flags & CHECKSUM:
             # the next checksum of each book tells which one lost the frame (see the module notes)
             for st in self.book_streams():
-                if st.book_state is BOOK_OK:
+                if st.book_state is not BOOK_BAD and st.book_state is not BOOK_EMPTY:  # a book thought right
                     self.suspect[st.key] = why
             return
         for st in self.book_streams():
