@@ -17,6 +17,8 @@ import websockets
 
 from live_util import ENV, ROOT, Served, no_traceback, run_live, wstui_cmd
 
+from wstui.io.sim.bitfinex import BitfinexClient
+
 SYMS = ["tBTCUSD", "tETHUSD", "tSOLUSD", "tX0001USD"]
 BOOKS = [f"bitfinex:{s}:book" for s in SYMS]
 
@@ -130,14 +132,26 @@ def test_an_unknown_pair_gets_bitfinex_error_and_the_rest_flows(calm):
     assert books(out)["bitfinex:tBTCUSD:book"]["checksum_ok"] > 10
 
 
-def test_the_26th_channel_of_a_connection_is_refused_with_10305():
-    syms = [f"tX{i:04d}USD" for i in range(13)]  # book + trades each: 26 channels
-    with Served("--sim", "--rate", 20, "--seed", 5) as srv:
-        out = watch(srv, syms=syms, duration=1.5)
-    refused = [e for e in out["events"] if e["kind"] == "parse_error"]
-    assert [(e["stream"], e["detail"]) for e in refused] == [
-        ("bitfinex:tX0012USD:trades", "bitfinex error 10305: subscribe: limit")]
-    assert all(s["book_state"] == "ok" for s in books(out).values())
+def test_the_26th_channel_of_a_connection_is_refused_with_10305(calm):
+    """Bitfinex's documented 25 channels per connection: the 26th subscribe gets its error 10305 (the
+    socket stays open and the 25 keep flowing)."""
+    async def talk(port: int) -> list:
+        got = []
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/2") as ws:
+            for i in range(26):
+                await ws.send(json.dumps({"event": "subscribe", "channel": "trades", "symbol": f"tX{i:04d}USD"}))
+            await ws.send('{"event":"ping","cid":1}')
+            while not any(isinstance(m, dict) and m.get("event") == "pong" for m in got):
+                got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+        return got
+
+    got = asyncio.run(talk(calm.port))
+    events = [m for m in got if isinstance(m, dict)]
+    assert sum(m.get("event") == "subscribed" for m in events) == 25
+    assert [m for m in events if m.get("event") == "error"] == [
+        {"channel": "trades", "symbol": "tX0025USD", "pair": "X0025USD", "event": "error", "msg": "subscribe: limit",
+         "code": 10305}]
+    assert BitfinexClient.MAX_CHANNELS == 25
 
 
 def test_wire_shapes_match_the_real_capture(calm):
