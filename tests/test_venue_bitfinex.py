@@ -191,14 +191,61 @@ def test_checksum_mismatch_marks_out_of_sync_and_resubscribes():
     assert st.book_state == "ok" and st.resyncs == 1
 
 
-def test_sequence_gap_on_constructed_frames():
+def _two_books():
+    """Two books on one connection with SEQ_ALL and CHECKSUM: (engine, transport, book 7, book 8)."""
     engine, tr, st = _book_engine()
-    engine.frame("bfx", "[7,[99,1,5],2]", 1.3)
-    engine.frame("bfx", "[7,[99,1,6],4]", 1.4)  # 3 never came
-    assert st.gaps == 1 and st.book_state == "out_of_sync"
+    engine.frame("bfx", json.dumps({"event": "subscribed", "channel": "book", "chanId": 8, "symbol": "tTWOUSD",
+                                    "prec": "P0", "freq": "F0", "len": "25", "pair": "TWOUSD"}), 1.21)
+    engine.frame("bfx", "[8,[[10,1,1],[11,1,-2]],2]", 1.22)
+    return engine, tr, st, engine.streams[("bitfinex", "tTWOUSD", "book")]
+
+
+def test_sequence_gap_is_pinned_on_the_book_whose_next_checksum_fails():
+    engine, tr, st, other = _two_books()
+    engine.frame("bfx", "[7,[99,1,5],3]", 1.3)
+    engine.frame("bfx", "[7,[99,1,6],5]", 1.4)  # 4 never came: nothing says whose it was
+    assert (st.gaps, other.gaps) == (0, 0) and tr.resubscribed == []
+    # book 8's next checksum matches: it lost nothing
+    engine.frame("bfx", f'[8,"cs",{_expected_checksum([("10", "1")], [("11", "2")])},6]', 1.5)
+    assert (other.gaps, other.checksum_ok, other.book_state) == (0, 1, "ok")
+    # book 7's does not (its frame 4 was lost): a gap on book 7 alone, repaired alone
+    engine.frame("bfx", f'[7,"cs",{_expected_checksum(BIDS, ASKS) ^ 5},7]', 1.6)
+    assert (st.gaps, st.checksum_failed, st.book_state) == (1, 0, "out_of_sync")
+    assert "jumped from 3 to 5" in st.out_of_sync_reason
     assert tr.resubscribed == [("bitfinex:tTSTUSD:book", "sequence gap")]
-    engine.frame("bfx", "[7,\"hb\",5]", 1.5)  # numbering continues from the new value: no second gap
-    assert st.gaps == 1 and engine.conns["bfx"].heartbeats == 1
+    engine.frame("bfx", "[7,\"hb\",8]", 1.7)  # numbering continues from the new value: no second gap
+    assert st.gaps == 1 and other.gaps == 0 and engine.conns["bfx"].heartbeats == 1
+
+
+def test_sequence_gap_without_checksums_makes_every_book_wrong():
+    engine = Engine()
+    tr = RecordingTransport()
+    engine.open("bfx", ADDR, 1.0, live=True, transport=tr)
+    engine.sent("bfx", json.dumps({"event": "conf", "flags": SEQ_ALL}), 1.0)
+    for cid, sym, seq in ((7, "tAAAUSD", 1), (8, "tBBBUSD", 2)):
+        engine.frame("bfx", json.dumps({"event": "subscribed", "channel": "book", "chanId": cid, "symbol": sym,
+                                        "prec": "P0"}), 1.1)
+        engine.frame("bfx", f"[{cid},[[10,1,1],[11,1,-2]],{seq}]", 1.2)
+    engine.frame("bfx", "[7,[10,1,3],4]", 1.3)  # 3 never came
+    books = [engine.streams[("bitfinex", s, "book")] for s in ("tAAAUSD", "tBBBUSD")]
+    assert [b.gaps for b in books] == [1, 1] and all(b.book_state == "out_of_sync" for b in books)
+    assert sorted(tr.resubscribed) == [("bitfinex:tAAAUSD:book", "sequence gap"),
+                                       ("bitfinex:tBBBUSD:book", "sequence gap")]
+
+
+def test_resubscribe_messages_unsubscribe_the_channel_id_and_subscribe_the_one_book_again():
+    engine, tr, st, other = _two_books()
+    engine.sent("bfx", json.dumps({"event": "subscribe", "channel": "book", "symbol": "tTSTUSD", "prec": "P0",
+                                   "freq": "F0", "len": "100"}), 1.3)
+    v = engine.conns["bfx"].venue
+    msgs = [json.loads(m) for m in v.resubscribe_messages(st)]
+    assert msgs == [{"event": "unsubscribe", "chanId": 7},
+                    {"event": "subscribe", "channel": "book", "symbol": "tTSTUSD", "prec": "P0", "freq": "F0",
+                     "len": "100"}]
+    # after the venue's "unsubscribed", the channel id is forgotten: a repair asks for the book only
+    engine.frame("bfx", '{"event":"unsubscribed","status":"OK","chanId":7}', 1.4)
+    assert [json.loads(m)["event"] for m in v.resubscribe_messages(st)] == ["subscribe"]
+    assert [json.loads(m) for m in v.resubscribe_messages(other)][0] == {"event": "unsubscribe", "chanId": 8}
 
 
 def test_live_subscription_turns_on_sequence_and_checksum():

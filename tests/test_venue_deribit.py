@@ -161,3 +161,47 @@ def test_cli_headless_json():
     assert busy["gaps"] == 0 and busy["book_state"] == "ok"
     books, _, _ = reference(read_records(real_feed(FEED)))
     assert [[float(p), float(q)] for p, q in busy["book"]["asks"]] == [list(x) for x in ref_top(*books[BUSY], 10)[1]]
+
+
+def test_resubscribe_messages_unsubscribe_then_subscribe_the_one_book_channel():
+    engine, tr = _live()
+    v = engine.conns["d"].venue
+    for m in v.subscribe_messages(["BTC-PERPETUAL", "ETH-PERPETUAL"]):
+        engine.sent("d", m, 1.0)
+    st = engine.streams[("deribit", "BTC-PERPETUAL", "book")]
+    msgs = [json.loads(m) for m in v.resubscribe_messages(st)]
+    assert [(m["method"], m["params"]["channels"]) for m in msgs] == [
+        ("public/unsubscribe", ["book.BTC-PERPETUAL.100ms"]), ("public/subscribe", ["book.BTC-PERPETUAL.100ms"])]
+    assert msgs[0]["id"] != msgs[1]["id"]
+    assert v.resubscribe_messages(engine.streams[("deribit", "BTC-PERPETUAL", "trades")]) is None
+
+
+def test_a_channel_left_out_of_the_subscribe_answer_is_reported_on_its_stream():
+    engine, tr = _live()
+    engine.sent("d", json.dumps({"jsonrpc": "2.0", "id": 2, "method": "public/subscribe",
+                                 "params": {"channels": ["book.BTC-PERPETUAL.100ms", "book.NOPE-PERPETUAL.100ms"]}}),
+                1.0)
+    engine.frame("d", '{"jsonrpc":"2.0","id":2,"result":["book.BTC-PERPETUAL.100ms"],"testnet":false}', 1.1)
+    nope = engine.streams[("deribit", "NOPE-PERPETUAL", "book")]
+    ok = engine.streams[("deribit", "BTC-PERPETUAL", "book")]
+    assert (nope.parse_errors, ok.parse_errors) == (1, 0)
+    assert [e.detail for e in engine.events if e.kind == "parse_error"] == [
+        "deribit did not subscribe book.NOPE-PERPETUAL.100ms (unknown instrument or channel)"]
+    # an error answer to a subscribe request lands on the streams it asked for, with Deribit's reason
+    engine.sent("d", json.dumps({"jsonrpc": "2.0", "id": 3, "method": "public/subscribe",
+                                 "params": {"channels": ["book.ETH-PERPETUAL.100ms"]}}), 1.2)
+    engine.frame("d", '{"jsonrpc":"2.0","id":3,"error":{"message":"Invalid params","data":{"reason":"bad",'
+                      '"param":"channels"},"code":-32602}}', 1.3)
+    eth = engine.streams[("deribit", "ETH-PERPETUAL", "book")]
+    assert eth.parse_errors == 1
+    assert engine.events[-1].detail == "deribit error -32602: Invalid params (reason: bad, param: channels)"
+
+
+def test_odd_request_ids_are_not_a_crash():
+    engine, tr = _live()
+    engine.sent("d", '{"jsonrpc":"2.0","id":[1],"method":"public/subscribe","params":{"channels":["book.X-Y.100ms"]}}',
+                1.0)
+    engine.frame("d", '{"jsonrpc":"2.0","id":{"a":1},"result":["book.X-Y.100ms"]}', 1.1)
+    engine.frame("d", '{"jsonrpc":"2.0","id":[1],"error":{"code":1,"message":"no"}}', 1.2)
+    assert engine.conns["d"].parse_errors == 1  # the error answer only; nothing failed
+    assert [e.detail for e in engine.events if e.kind == "parse_error"] == ["deribit error 1: no"]

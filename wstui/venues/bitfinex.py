@@ -15,12 +15,19 @@ Integrity, both turned on by the ``conf`` event (``subscribe_messages`` asks for
 
 ``SEQ_ALL`` (65536)   every array frame ends with a per-connection sequence number, starting at 1.  A
                       break means frames were lost on the connection and nothing tells which channel
-                      they belonged to: every book of the connection is marked out of sync (a gap) and
-                      resubscribed; the next snapshot of each rebuilds it.
+                      they belonged to.  With ``CHECKSUM`` on too, the checksums tell: every book of the
+                      connection becomes suspect, and the first whose next checksum fails is the one
+                      that lost a frame (a gap, counted on that book alone); a book whose next checksum
+                      matches lost nothing.  Without checksums every book of the connection is marked
+                      out of sync (a gap) and resubscribed; the next snapshot of each rebuilds it.
 ``CHECKSUM`` (131072) ``[chanId, "cs", checksum, seq]`` after book changes: CRC32 (as a signed 32-bit
                       int) of ``bid price:bid amount:ask price:-ask amount:...`` over the top 25 levels of
                       each side, interleaved best first, a side's entries simply left out once it runs
                       short.  A mismatch marks the book out of sync and resubscribes it.
+
+Repair of one book (``resubscribe_messages``): ``unsubscribe`` its channel id, then ``subscribe`` that
+symbol's book again with the parameters first asked for; the venue answers with a new channel id and a
+snapshot.  The connection's other channels are not touched.
 """
 
 from __future__ import annotations
@@ -99,6 +106,8 @@ class BitfinexV2(Venue):
         self.chans: dict[int, _Chan] = {}
         self.flags = 0  # conf flags asked for (or confirmed) on this connection
         self.seq: int | None = None  # last per-connection sequence number seen
+        self.subs: dict[str, dict] = {}  # symbol -> the book subscription sent for it (resubscribe)
+        self.suspect: dict[str, str] = {}  # book stream key -> the sequence break its next checksum judges
 
     # ---------------------------------------------------------------- streams
     def _stream(self, channel: str, symbol: str, msg: dict | None = None) -> Stream:
@@ -125,7 +134,9 @@ class BitfinexV2(Venue):
         if ev == "conf":
             self._conf(msg.get("flags"))
         elif ev == "subscribe" and isinstance(msg.get("channel"), str):
-            self._stream(msg["channel"], self._symbol(msg), msg)
+            st = self._stream(msg["channel"], self._symbol(msg), msg)
+            if msg["channel"] == "book" and st.book is not None:
+                self.subs[st.symbol] = msg
 
     def _conf(self, flags) -> None:
         try:
@@ -133,12 +144,35 @@ class BitfinexV2(Venue):
         except (TypeError, ValueError):
             pass
 
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        """``BTCUSD``, ``btcusd``, ``BTC/USD`` -> ``tBTCUSD``: the venue acks (and names its channel) with
+        the ``t`` prefix, so a symbol typed without it would otherwise wait for data that goes elsewhere."""
+        s = symbol.strip()
+        if len(s) > 1 and s[0] in "tf" and s[1:] == s[1:].upper():
+            return s  # tBTCUSD, tBTCF0:USTF0, fUSD
+        return "t" + s.upper().replace("/", "").replace("-", "")
+
     def subscribe_messages(self, symbols) -> list[str]:
         out = [_encode({"event": "conf", "flags": SEQ_ALL | CHECKSUM}).decode()]
         for s in symbols:
             out.append(_encode({"event": "subscribe", "channel": "book", "symbol": s, "prec": "P0",
                                 "freq": "F0", "len": "25"}).decode())
             out.append(_encode({"event": "subscribe", "channel": "trades", "symbol": s}).decode())
+        return out
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """Unsubscribe the book's channel id, then subscribe that one symbol's book again: Bitfinex
+        answers with a new channel id and a fresh snapshot."""
+        if stream.book is None:
+            return None
+        sub = self.subs.get(stream.symbol) or {"event": "subscribe", "channel": "book", "symbol": stream.symbol,
+                                               "prec": "P0", "freq": "F0", "len": "25"}
+        out = [_encode(sub).decode()]
+        for cid, ch in self.chans.items():
+            if ch.stream is stream:
+                out.insert(0, _encode({"event": "unsubscribe", "chanId": cid}).decode())
+                break
         return out
 
     # ---------------------------------------------------------------- frames
@@ -171,7 +205,9 @@ class BitfinexV2(Venue):
                 self.flags = 0
                 self.ctx.parse_error(f"bitfinex refused conf flags {msg.get('flags')}: {msg.get('status')}", ts)
         elif ev == "error":
-            self.ctx.parse_error(f"bitfinex error {msg.get('code', '?')}: {str(msg.get('msg', ''))[:200]}", ts)
+            # a refused subscription echoes its channel and symbol: the error goes to that stream
+            st = self._declared.get((str(msg.get("symbol")), str(msg.get("channel"))))
+            self.ctx.parse_error(f"bitfinex error {msg.get('code', '?')}: {str(msg.get('msg', ''))[:200]}", ts, st)
         # info (version, maintenance codes) and pong carry no market data
 
     def _array(self, msg: list, data, ts: float) -> None:
@@ -228,6 +264,12 @@ class BitfinexV2(Venue):
             why = f"connection sequence jumped from {last} to {seq}: {seq - last - 1} frame(s) lost"
         else:
             why = f"connection sequence went from {last} back to {seq}"
+        if self.flags & CHECKSUM:
+            # the next checksum of each book tells which one lost the frame (see the module notes)
+            for st in self.book_streams():
+                if st.book_state is not BOOK_BAD and st.book_state is not BOOK_EMPTY:  # a book thought right
+                    self.suspect[st.key] = why
+            return
         for st in self.book_streams():
             st.gap(why, ts)
             self.ctx.resubscribe(st, "sequence gap")
@@ -246,6 +288,8 @@ class BitfinexV2(Venue):
                 else:
                     bids.append((_text(p), a))
             book.load(bids, asks)
+            if self.suspect:
+                self.suspect.pop(st.key, None)  # a fresh book owes nothing to an earlier sequence break
             st.book_rebuilt(ts, "snapshot")
             return
         if st.book_state is BOOK_EMPTY:
@@ -269,6 +313,12 @@ class BitfinexV2(Venue):
         if st.book_state is not BOOK_BAD and st.book_state is not BOOK_EMPTY:
             got = book_checksum(st.book)
             ok = got == int(want)
+            gap = self.suspect.pop(st.key, None) if self.suspect else None
+            if gap is not None and not ok:
+                # the frame lost at a sequence break was this book's: a gap, found by its checksum
+                st.gap(f"{gap}; this book's next checksum failed (crc32 {got} != {want})", ts)
+                self.ctx.resubscribe(st, "sequence gap")
+                return
             st.checksum(ok, ts, "" if ok else f"crc32 {got} != {want} from exchange")
             if not ok:
                 self.ctx.resubscribe(st, "checksum mismatch")

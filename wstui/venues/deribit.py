@@ -15,6 +15,14 @@ Channels (symbols are instrument names such as ``BTC-PERPETUAL`` or ``BTC-24SEP2
 anything else (``ticker``...)
     a plain stream, stamped with the notification's ``timestamp``.
 
+Refusals: Deribit answers ``public/subscribe`` with the channels it subscribed; one it will not serve
+(an unknown instrument, an interval needing authorisation) is just left out of that list.  Each channel
+asked for and missing from the answer is reported on its stream, as is an error answer to the request.
+
+Repair of one book (``resubscribe_messages``): ``public/unsubscribe`` then ``public/subscribe`` of that
+instrument's book channel; the venue sends a new snapshot, which starts the chain over.  The
+connection's other channels are not touched.
+
 Keep-alive: ``heartbeat`` notifications (asked for with ``public/set_heartbeat``); a ``test_request``
 is answered with ``public/test`` as the venue requires.  Numbers keep their wire text (msgspec
 ``float_hook=str``).
@@ -76,6 +84,8 @@ class Deribit(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.chans: dict[str, _Chan] = {}
+        self.asked: dict[object, list[str]] = {}  # request id -> the channels a public/subscribe asked for
+        self._next_id = 1000  # request ids of the repairs this adapter sends
 
     # ---------------------------------------------------------------- streams
     def _chan(self, name: str) -> _Chan:
@@ -103,9 +113,15 @@ class Deribit(Venue):
         except msgspec.DecodeError:
             return
         if type(msg) is dict and str(msg.get("method", "")).endswith("/subscribe"):
-            for name in (msg.get("params") or {}).get("channels") or ():
-                if isinstance(name, str):
-                    self._chan(name)
+            names = [n for n in (msg.get("params") or {}).get("channels") or () if isinstance(n, str)]
+            for name in names:
+                self._chan(name)
+            if type(msg.get("id")) in (int, str) and len(self.asked) < 1000:
+                self.asked[msg["id"]] = names
+
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        return symbol.strip().upper()  # instrument names are upper case: btc-perpetual is BTC-PERPETUAL
 
     def subscribe_messages(self, symbols) -> list[str]:
         # unauthenticated connections get the 100ms channels; .raw needs an authorised session
@@ -118,6 +134,21 @@ class Deribit(Venue):
             _encode({"jsonrpc": "2.0", "id": 2, "method": "public/subscribe",
                      "params": {"channels": channels}}).decode(),
         ]
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """``public/unsubscribe`` then ``public/subscribe`` of that one instrument's book channel: Deribit
+        sends a new snapshot, which rebuilds the book and starts its change_id chain over."""
+        if stream.book is None:
+            return None
+        names = [n for n, ch in self.chans.items() if ch.stream is stream and ch.kind in ("book", "grouped")]
+        if not names:
+            names = [f"book.{stream.symbol}.100ms"]
+        out = []
+        for method in ("public/unsubscribe", "public/subscribe"):
+            self._next_id += 1
+            out.append(_encode({"jsonrpc": "2.0", "id": self._next_id, "method": method,
+                                "params": {"channels": names}}).decode())
+        return out
 
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:
@@ -154,13 +185,34 @@ class Deribit(Venue):
                 self.ctx.send(_TEST)
         elif "error" in msg:
             err = msg["error"] or {}
-            self.ctx.parse_error(f"deribit error {err.get('code', '?')}: {str(err.get('message', ''))[:200]}", ts)
+            if type(err) is not dict:
+                err = {"message": err}
+            detail = f"deribit error {err.get('code', '?')}: {str(err.get('message', ''))[:200]}"
+            data = err.get("data")
+            if type(data) is dict and data:
+                detail += f" ({', '.join(f'{k}: {v}' for k, v in data.items())})"[:300]
+            asked = self.asked.pop(msg.get("id"), None) if type(msg.get("id")) in (int, str) else None
+            streams = {id(st): st for st in (self.chans[n].stream for n in asked or () if n in self.chans)
+                       if st is not None}
+            if streams:  # a refused subscription: shown on the streams it asked for
+                for st in streams.values():
+                    self.ctx.parse_error(detail, ts, st)
+            else:
+                self.ctx.parse_error(detail, ts)
         elif "result" in msg:
             res = msg["result"]
             if type(res) is list:  # answer to public/subscribe: the channels now subscribed
+                got = set()
                 for name in res:
                     if type(name) is str:
                         self._chan(name)
+                        got.add(name)
+                asked = self.asked.pop(msg.get("id"), None) if type(msg.get("id")) in (int, str) else None
+                for name in asked or ():
+                    if name not in got:  # Deribit's refusal: the channel is left out of the answer
+                        st = self.chans[name].stream if name in self.chans else None
+                        self.ctx.parse_error(f"deribit did not subscribe {name[:120]} (unknown instrument or "
+                                             f"channel)", ts, st)
 
     def _book(self, ch: _Chan, d: dict, ts: float, n: int) -> None:
         st = ch.stream

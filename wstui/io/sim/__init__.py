@@ -17,7 +17,9 @@ import time
 from typing import TYPE_CHECKING
 
 from .binance import BinanceClient, BinanceFuturesClient
+from .bitfinex import BitfinexClient
 from .coinbase import CoinbaseClient
+from .deribit import DeribitClient
 from .okx import OKXClient
 from .kraken import KrakenClient
 from .market import SimBook
@@ -32,6 +34,8 @@ SNIFF_WAIT_S = 2.0  # how long a connection on a shared path waits for the clien
 # One line per protocol.  The first that claims a path serves it; Kraken v2 serves any path nobody claims.
 PROTOCOLS: list[type[SimClient]] = [
     KrakenClient,
+    BitfinexClient,  # before Binance, whose /ws/<stream> paths include /ws/2
+    DeribitClient,  # and /ws/api/v2
     BinanceClient,
     BinanceFuturesClient,
     CoinbaseClient,
