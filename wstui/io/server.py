@@ -56,6 +56,7 @@ class Session:
         self.mutes: list[tuple[float, str | None, str | None]] = []  # (until, symbol, channel)
         self.first_symbol: str | None = None  # the first market a frame was about (mute's default)
         self.corrupt = 0
+        self.corrupter: Callable[[str], str] | None = None  # a protocol's own corruption (default: sizes)
         self.garbage = 0
         self.sent = 0
         self.first_msg = asyncio.Event()
@@ -89,7 +90,7 @@ class Session:
                 if not await self._send(GARBAGE):
                     return False
         if self.corrupt and kind == BOOK and isinstance(data, str):
-            bad = corrupt_frame(data)
+            bad = (self.corrupter or corrupt_frame)(data)
             if bad != data:
                 self.corrupt -= 1
                 data = bad

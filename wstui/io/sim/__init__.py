@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .binance import BinanceClient
+from .bybit import BybitClient, BybitInverseClient, BybitLinearClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -31,6 +32,9 @@ SNIFF_WAIT_S = 2.0  # how long a connection on a shared path waits for the clien
 PROTOCOLS: list[type[SimClient]] = [
     KrakenClient,
     BinanceClient,
+    BybitClient,
+    BybitLinearClient,
+    BybitInverseClient,
 ]
 DEFAULT = KrakenClient
 
