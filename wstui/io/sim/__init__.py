@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .binance import BinanceClient
+from .bitstamp import BitstampClient
 from .bybit import BybitClient, BybitInverseClient, BybitLinearClient
 from .kraken import KrakenClient
 from .market import SimBook
@@ -35,6 +36,7 @@ PROTOCOLS: list[type[SimClient]] = [
     BybitClient,
     BybitLinearClient,
     BybitInverseClient,
+    BitstampClient,
 ]
 DEFAULT = KrakenClient
 
