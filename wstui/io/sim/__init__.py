@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .binance import BinanceClient
 from .bitstamp import BitstampClient
 from .bybit import BybitClient, BybitInverseClient, BybitLinearClient
+from .gemini import GeminiClient
 from .kraken import KrakenClient
 from .market import SimBook
 from .proto import RestAnswer, SimClient
@@ -37,6 +38,7 @@ PROTOCOLS: list[type[SimClient]] = [
     BybitLinearClient,
     BybitInverseClient,
     BitstampClient,
+    GeminiClient,
 ]
 DEFAULT = KrakenClient
 

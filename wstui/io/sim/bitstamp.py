@@ -143,7 +143,7 @@ class BitstampClient(SimClient):
 
     def on_event(self, b: SimBook, changes, trade, before, now: float) -> None:
         pair = b.symbol
-        mt, extra = _event_once(b, now)
+        mt, extra = short_lived_order(b, now)
         if pair in self.diffs:
             all_changes = list(changes) + extra
             bs = ",".join(f'["{p}","{q}"]' for s, p, q in all_changes if s == 0)
@@ -168,23 +168,23 @@ class BitstampClient(SimClient):
 
 def _mt(b: SimBook) -> int:
     """The microtimestamp of the last event the book holds (now, for a book no event has moved yet)."""
-    mt = getattr(b, "bts_mt", 0)
+    mt = getattr(b, "sl_mt", 0)
     if not mt:
-        mt = b.bts_mt = int(time.time() * 1e6)
+        mt = b.sl_mt = int(time.time() * 1e6)
     return mt
 
 
-def _event_once(b: SimBook, now: float) -> tuple[int, list]:
+def short_lived_order(b: SimBook, now: float) -> tuple[int, list]:
     """Per market event (once, however many clients): its microtimestamp, and the short-lived order's
     changes: cancel the previous one, place a new one ``FLICKER_DEPTH`` levels deep.  Its price lies
     between two ticks, with sub-tick digits from the event number, so no market level and no recent
     short-lived order ever shares it: whatever diffs a client lost, the next cancel names a level it
     never got."""
-    if getattr(b, "bts_seq", None) == b.seq:
-        return b.bts_mt, b.bts_extra
-    mt = max(int(now * 1e6), getattr(b, "bts_mt", 0) + 1)
+    if getattr(b, "sl_seq", None) == b.seq:
+        return b.sl_mt, b.sl_extra
+    mt = max(int(now * 1e6), getattr(b, "sl_mt", 0) + 1)
     extra = []
-    prev = getattr(b, "bts_flicker", None)
+    prev = getattr(b, "sl_order", None)
     if prev is not None:
         s, pt = prev
         side = b._side(s)
@@ -202,6 +202,6 @@ def _event_once(b: SimBook, now: float) -> tuple[int, list]:
         side.set(float(pt), pt, qt, float(qt))
         extra.append((s, pt, qt))
         flicker = (s, pt)
-    b.bts_flicker = flicker
-    b.bts_seq, b.bts_mt, b.bts_extra = b.seq, mt, extra
+    b.sl_order = flicker
+    b.sl_seq, b.sl_mt, b.sl_extra = b.seq, mt, extra
     return mt, extra
