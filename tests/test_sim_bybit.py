@@ -35,8 +35,8 @@ def one_hit(w, symbols, venue="bybit"):
     return hit[0]
 
 
-def test_four_spot_books_subscribe_and_verify():
-    w = watch_sim("bybit", SPOT, duration=2.5)
+def test_four_spot_books_subscribe_and_verify_and_an_unknown_symbol_gets_bybits_error():
+    w = watch_sim("bybit", SPOT + ["NOSUCHUSDT"], duration=2.5)
     assert "simulated bybit" in " ".join(w.server)
     for sym in SPOT:
         b = w.streams[f"bybit:{sym}:book"]
@@ -44,7 +44,12 @@ def test_four_spot_books_subscribe_and_verify():
         assert (b["gaps"], b["resyncs"], b["parse_errors"]) == (0, 0, 0)
         assert b["messages"] >= 50 * 2.5 * 0.6  # one delta per market event (rate 50/s)
         assert w.streams[f"bybit:{sym}:trades"]["messages"] > 0
-    assert w.summary["connections"][0]["parse_errors"] == 0
+    # the unknown symbol: Bybit's refusal, on its stream; its own request, so the others were not refused
+    bad = w.streams["bybit:NOSUCHUSDT:book"]
+    assert bad["parse_errors"] == 1 and bad["book_state"] == "empty"
+    ev = w.events_of("parse_error", "bybit:NOSUCHUSDT:book")
+    assert ev and "Invalid symbol :[orderbook.200.NOSUCHUSDT]" in ev[0]["detail"]
+    assert w.summary["connections"][0]["parse_errors"] == 1  # one request (book + trades), one refusal
 
 
 @pytest.mark.parametrize("venue,symbols,path", [
@@ -101,15 +106,6 @@ def test_mute_of_one_symbol_leaves_the_others_flowing():
     assert_verified(muted)
 
 
-def test_an_unknown_symbol_gets_bybits_error_and_the_others_stream():
-    w = watch_sim("bybit", ["BTCUSDT", "NOSUCHUSDT"], duration=2.0)
-    bad = w.streams["bybit:NOSUCHUSDT:book"]
-    assert bad["parse_errors"] == 1 and bad["book_state"] == "empty"
-    ev = w.events_of("parse_error", "bybit:NOSUCHUSDT:book")
-    assert ev and "Invalid symbol :[orderbook.200.NOSUCHUSDT]" in ev[0]["detail"]
-    assert_verified(w.streams["bybit:BTCUSDT:book"])  # its own request: not refused with the bad one
-
-
 def _ask(ws, msg: dict) -> dict:
     """Send ``msg``; the next control frame (market data in between is passed over)."""
     ws.send(json.dumps(msg))
@@ -145,6 +141,18 @@ def test_the_sim_is_as_strict_as_bybit():
             assert len(snap["data"]["b"]) == len(snap["data"]["a"]) == 50
             delta = _next(ws, "orderbook.50.BTCUSDT")
             assert delta["type"] == "delta" and delta["data"]["u"] == snap["data"]["u"] + 1
+            # a second depth of the same symbol: its own snapshot and its own u sequence
+            assert _ask(ws, {"op": "subscribe", "args": ["orderbook.1.BTCUSDT"]})["success"] is True
+            top = _next(ws, "orderbook.1.BTCUSDT")
+            assert top["type"] == "snapshot" and len(top["data"]["b"]) == len(top["data"]["a"]) == 1
+            last = {"orderbook.1.BTCUSDT": top["data"]["u"], "orderbook.50.BTCUSDT": delta["data"]["u"]}
+            count = dict.fromkeys(last, 0)
+            while min(count.values()) < 3:
+                m = json.loads(ws.recv(timeout=5))
+                if m.get("topic") in last:
+                    assert m["type"] == "delta" and m["data"]["u"] == last[m["topic"]] + 1, m
+                    last[m["topic"]] = m["data"]["u"]
+                    count[m["topic"]] += 1
             again = _ask(ws, {"op": "subscribe", "args": ["orderbook.50.BTCUSDT"]})
             assert again["ret_msg"] == "error:already subscribed,topic:orderbook.50.BTCUSDT"
             pong = _ask(ws, {"op": "ping"})

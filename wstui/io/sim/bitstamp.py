@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections import deque
+from bisect import bisect_right
 from urllib.parse import urlsplit
 
 import orjson
@@ -44,22 +44,25 @@ class RateWindows:
     def __init__(self, limits=LIMITS, clock=time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
-        self.times: deque[float] = deque()
+        self.times: list[float] = []  # accepted requests, oldest first, within the longest window
         self.answers_429 = 0
 
     def take(self) -> RestAnswer | None:
         now = self.clock()
+        times = self.times
         longest = max(w for w, _n in self.limits)
-        while self.times and now - self.times[0] >= longest:
-            self.times.popleft()
+        old = bisect_right(times, now - longest)
+        if old > 1000 or old == len(times):
+            del times[:old]
         for window, n in self.limits:
-            inside = [t for t in self.times if now - t < window] if window != longest else self.times
-            if len(inside) >= n:
+            inside = len(times) - bisect_right(times, now - window)
+            if inside >= n:
                 self.answers_429 += 1
-                wait = max(1, math.ceil(window - (now - inside[-n])))  # until the oldest counted leaves
+                oldest = times[len(times) - n]  # the request whose leaving the window makes room
+                wait = max(1, math.ceil(window - (now - oldest)))
                 return RestAnswer(429, '{"status": "error", "reason": "Rate limit exceeded", "code": "400.002"}',
                                   {"Retry-After": str(wait)})
-        self.times.append(now)
+        times.append(now)
         return None
 
 

@@ -53,6 +53,14 @@ def window_changes(b: SimBook, changes, before, depth: int) -> tuple[list[str], 
     return out[0], out[1], bool(out[0] or out[1])
 
 
+def _before(before: dict, depth: int) -> dict:
+    """``before`` (top-of-book key sets per depth, taken for the deepest window) for a shallower one."""
+    if depth not in before:
+        bids, asks = before[max(before)]
+        before = {depth: (set(sorted(bids)[-depth:]), set(sorted(asks)[-depth:]))}
+    return before
+
+
 _U = re.compile(r'("u":)(\d+)')
 
 
@@ -91,14 +99,14 @@ class BybitClient(SimClient):
     def __init__(self, sim, s) -> None:
         super().__init__(sim, s)
         self.conn_id = f"sim{s.id:04d}-{self.market}"
-        self.depth: dict[str, int] = {}  # symbol -> subscribed book depth
-        self.u: dict[str, int] = {}  # symbol -> update id of the last book frame sent
+        self.depths: dict[str, dict[int, int]] = {}  # symbol -> {subscribed depth: update id last sent}
         self.trades: set[str] = set()
         self.topics: set[str] = set()
         s.corrupter = self.corrupt
 
     def depth_for(self, symbol: str) -> int:
-        return self.depth.get(symbol, 0)
+        d = self.depths.get(symbol)
+        return max(d) if d else 0
 
     # ---- requests
     def _answer(self, op: str, ok: bool, ret_msg: str, req_id) -> None:
@@ -172,7 +180,7 @@ class BybitClient(SimClient):
         if kind == "orderbook":
             depth, _, sym = rest.partition(".")
             b = self.follow(sym)
-            self.depth[sym] = int(depth)
+            self.depths.setdefault(sym, {})[int(depth)] = 0
             self._snapshot(b, int(depth))
         else:
             self.follow(rest)
@@ -183,16 +191,19 @@ class BybitClient(SimClient):
         kind, _, rest = topic.partition(".")
         sym = rest.partition(".")[2] if kind == "orderbook" else rest
         if kind == "orderbook":
-            self.depth.pop(sym, None)
+            d = self.depths.get(sym, {})
+            d.pop(int(rest.partition(".")[0]), None)
+            if not d:
+                self.depths.pop(sym, None)
         else:
             self.trades.discard(sym)
-        if sym not in self.depth and sym not in self.trades:
+        if sym not in self.depths and sym not in self.trades:
             self.unfollow(sym)
 
     # ---- frames
     def _snapshot(self, b: SimBook, depth: int) -> None:
         bids, asks = b.snapshot_levels(depth)
-        u = self.u[b.symbol] = b.seq  # the stream's update id goes on from here
+        u = self.depths[b.symbol][depth] = b.seq  # the stream's update id goes on from here
         ms = int(time.time() * 1000)
         lv = lambda levels: ",".join(f'["{p}","{q}"]' for p, q, _ in levels)  # noqa: E731
         self.push(f'{{"topic":"orderbook.{depth}.{b.symbol}","type":"snapshot","ts":{ms},"data":{{'
@@ -202,11 +213,13 @@ class BybitClient(SimClient):
     def on_event(self, b: SimBook, changes, trade, before, now: float) -> None:
         sym = b.symbol
         ms = int(now * 1000)
-        depth = self.depth.get(sym)
-        if depth and changes:
-            bs, as_, any_ = window_changes(b, changes, before, depth)
+        depths = self.depths.get(sym)
+        for depth in depths or ():
+            if not changes:
+                break
+            bs, as_, any_ = window_changes(b, changes, _before(before, depth), depth)
             if any_:
-                u = self.u[sym] = self.u.get(sym, 0) + 1
+                u = depths[depth] = depths[depth] + 1
                 self.push(f'{{"topic":"orderbook.{depth}.{sym}","type":"delta","ts":{ms},"data":{{"s":"{sym}",'
                           f'"b":[{",".join(bs)}],"a":[{",".join(as_)}],"u":{u},"seq":{b.seq}}},"cts":{ms}}}',
                           BOOK, sym)
