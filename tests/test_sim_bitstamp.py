@@ -53,14 +53,14 @@ def _one_rebuilt(w):
 
 
 def test_a_lost_diff_on_one_of_four_books_is_rebuilt_from_rest_alone():
-    w = watch_sim("bitstamp", PAIRS, faults=["gap@1.2s:1"], duration=3.0)
+    w = watch_sim("bitstamp", PAIRS, faults=["gap@1.5s:1"], duration=3.0)
     assert len(w.fired()) == 1
     _key, gap = _one_rebuilt(w)
     assert "does not hold" in gap["detail"] and "a diff was lost" in gap["detail"]
 
 
 def test_a_garbled_diff_is_found_and_rebuilt_the_same_way():
-    w = watch_sim("bitstamp", PAIRS, faults=["corrupt@1.2s"], duration=3.0)
+    w = watch_sim("bitstamp", PAIRS, faults=["corrupt@1.5s"], duration=3.0)
     _one_rebuilt(w)
 
 
