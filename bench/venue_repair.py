@@ -24,9 +24,20 @@ ROOT = Path(__file__).resolve().parent.parent
 LISTEN = re.compile(r"listening on ws://127\.0\.0\.1:(\d+)")
 FAULT = re.compile(r"fault (\S+) at ([0-9.]+) on (\d+) connection")
 
+# every venue the simulator speaks, four symbols each (one of them a synthetic X0001 market)
 VENUES = {
+    "kraken": ["BTC/USD", "ETH/USD", "SOL/USD", "X0001/USD"],
+    "binance": ["btcusdt", "ethusdt", "solusdt", "x0001usdt"],
+    "binance-futures": ["btcusdt", "ethusdt", "solusdt", "x0001usdt"],
+    "coinbase": ["BTC-USD", "ETH-USD", "SOL-USD", "X0001-USD"],
+    "okx": ["BTC-USDT", "ETH-USDT", "SOL-USDT", "X0001-USDT"],
+    "bybit": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "X0001USDT"],
+    "bybit-linear": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "X0001USDT"],
+    "bybit-inverse": ["BTCUSD", "ETHUSD", "SOLUSD", "X0001USD"],
+    "bitstamp": ["btcusd", "ethusd", "solusd", "x0001eur"],
     "bitfinex": ["tBTCUSD", "tETHUSD", "tSOLUSD", "tX0001USD"],
     "deribit": ["BTC-PERPETUAL", "ETH-PERPETUAL", "SOL-PERPETUAL", "X0001-PERPETUAL"],
+    "gemini": ["BTCUSD", "ETHUSD", "SOLUSD", "X0001USDT"],
 }
 
 

@@ -18,11 +18,13 @@ counted as plain streams.  ``pong`` answers and subscription acknowledgements ar
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import orjson
 
 from ..core.stream import BOOK_EMPTY, Stream
-from .base import Limits, Venue, chunks
+from .base import Limits, Venue
 from .checks import book_gap, sent_object
 
 
@@ -55,6 +57,8 @@ _frame = msgspec.json.Decoder(_Frame).decode
 _book_data = msgspec.json.Decoder(_BookData).decode
 _trades = msgspec.json.Decoder(list[_Trade]).decode
 _SIDE = {"Buy": "buy", "Sell": "sell"}
+
+_REFUSED_TOPIC = re.compile(r"\[([^\]]+)\]|topic:(\S+)")
 
 _TOPIC_CHANNELS = {"tickers": "ticker", "kline": "candles", "allLiquidation": "liquidations",
                    "liquidation": "liquidations", "publicTrade": "trades", "orderbook": "book"}
@@ -113,9 +117,26 @@ class BybitSpot(Venue):
         return (20.0, '{"op":"ping"}')
 
     def subscribe_messages(self, symbols) -> list[str]:
+        # One request per symbol: Bybit refuses a whole request when one of its topics is unknown (an
+        # unknown symbol would take every other symbol down with it), and spot takes at most 10 args
+        # per request (v5 ws/connect, "Public channel - Args limits").
         depth = 200  # offered by spot, linear and inverse alike
-        args = [t for s in symbols for t in (f"orderbook.{depth}.{s}", f"publicTrade.{s}")]
-        return [orjson.dumps({"op": "subscribe", "args": a}).decode() for a in chunks(args, self.limits.args_per_msg)]
+        return [orjson.dumps({"op": "subscribe", "args": [f"orderbook.{depth}.{s}", f"publicTrade.{s}"]}).decode()
+                for s in symbols]
+
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        return symbol.upper()  # Bybit symbols are uppercase only
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """Unsubscribe then subscribe that one book topic: Bybit answers with a fresh snapshot."""
+        if stream.channel != "book":
+            return None
+        topics = [t for t, sy in self.sync.items() if sy.st is stream]
+        if not topics:
+            return None
+        return [orjson.dumps({"op": "unsubscribe", "args": topics}).decode(),
+                orjson.dumps({"op": "subscribe", "args": topics}).decode()]
 
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:
@@ -126,7 +147,12 @@ class BybitSpot(Venue):
             if op == "ping" or op == "pong" or msg.ret_msg == "pong":
                 self.ctx.heartbeat(ts)
             elif msg.success is False:
-                self.ctx.parse_error(f"bybit {op or 'request'} failed: {msg.ret_msg}", ts)
+                # the refusal names the topic when it is one ("Invalid symbol :[T]", "...,topic:T"): its stream
+                m = _REFUSED_TOPIC.search(msg.ret_msg)
+                topic = m.group(1) or m.group(2) if m else None
+                sy = self.sync.get(topic) if topic else None
+                st = sy.st if sy is not None else self.topics.get(topic) if topic else None
+                self.ctx.parse_error(f"bybit {op or 'request'} failed: {msg.ret_msg}", ts, st)
             return
         n = len(data)
         sy = self.sync.get(topic)

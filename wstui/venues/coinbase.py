@@ -30,7 +30,7 @@ import orjson
 from ..core.stream import BOOK_BAD
 from ..core.stream import BOOK_EMPTY, Stream
 from .base import Limits, Venue, iso_ts
-from .checks import book_gap, sent_object
+from .checks import sent_object
 
 
 class _Level(msgspec.Struct, gc=False):

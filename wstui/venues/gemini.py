@@ -6,16 +6,22 @@
 - ``trade``: one trade with the aggressor ``side`` and a millisecond ``timestamp``, to the tape.
 - ``heartbeat``: keep-alive.  Other messages naming a symbol (candles...) count as plain streams.
 
-Integrity: Gemini v2 offers no sequence numbers and no checksums; there is no check beyond starting
-from the snapshot and applying the updates after it.  (A crossed book is still reported.)
-Symbols are Gemini's own spelling (``BTCUSD``).
+Integrity: Gemini v2 offers no sequence numbers and no checksums.  But ``l2`` covers the whole book, so an
+update that deletes a level the book does not hold betrays a lost (or garbled) update: that is a ``gap``
+(on the shared capture not one of 220 deletes does).  A crossed book is reported but is no evidence: Gemini's
+auctions may cross it.  A gap or a frame that failed half-applied is repaired for that symbol alone:
+unsubscribe and subscribe its ``l2`` again; the first message that follows (the one carrying ``trades``)
+is a new snapshot, and updates still in flight before it are ignored.
+Symbols are Gemini's own spelling (``BTCUSD``, uppercase).
 """
 
 from __future__ import annotations
 
 import orjson
 
+from ..core.stream import Stream
 from .base import Venue
+from .checks import book_gap
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -33,6 +39,7 @@ class GeminiV2(Venue):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.snapshotted: set[str] = set()  # symbols whose snapshot this connection has had
+        self.pending: set[str] = set()  # symbols resubscribed: waiting for their new snapshot
 
     # ---------------------------------------------------------------- streams
     def on_send(self, text: str, ts: float) -> None:
@@ -57,6 +64,19 @@ class GeminiV2(Venue):
     def subscribe_messages(self, symbols) -> list[str]:
         return [_dumps({"type": "subscribe", "subscriptions": [{"name": "l2", "symbols": list(symbols)}]}).decode()]
 
+    @classmethod
+    def stream_symbol(cls, symbol: str) -> str:
+        return symbol.upper()  # Gemini answers in uppercase whatever was asked
+
+    def resubscribe_messages(self, stream: Stream) -> list[str] | None:
+        """Unsubscribe then subscribe that symbol's ``l2``: Gemini starts it over with a snapshot."""
+        if stream.channel != "book":
+            return None
+        self.pending.add(stream.symbol)
+        sub = [{"name": "l2", "symbols": [stream.symbol]}]
+        return [_dumps({"type": "unsubscribe", "subscriptions": sub}).decode(),
+                _dumps({"type": "subscribe", "subscriptions": sub}).decode()]
+
     # ---------------------------------------------------------------- frames
     def on_frame(self, data, ts: float) -> None:
         msg = _loads(data)
@@ -74,7 +94,10 @@ class GeminiV2(Venue):
         elif typ == "heartbeat":
             self.ctx.heartbeat(ts)
         elif typ == "error" or ("reason" in msg and msg.get("result") == "error"):
-            self.ctx.parse_error(f"gemini error: {str(msg.get('reason') or msg)[:200]}", ts)
+            detail = str(msg.get("reason") or msg)[:200]
+            if msg.get("message"):
+                detail += f": {str(msg['message'])[:200]}"
+            self.ctx.parse_error(f"gemini error: {detail}", ts)
         elif isinstance(typ, str) and isinstance(msg.get("symbol"), str):
             self.declare(msg["symbol"], typ.removesuffix("_updates")).data(ts, len(data), None)
         # subscription acknowledgements and other control messages carry no market data
@@ -84,7 +107,7 @@ class GeminiV2(Venue):
         st = self.declare(sym, "book", book=True)
         st.data(ts, n, None)
         book = st.book
-        if sym not in self.snapshotted:
+        if sym not in self.snapshotted or "trades" in msg:  # the first message of a subscription
             b = []
             a = []
             for side, p, q in msg["changes"]:
@@ -96,16 +119,28 @@ class GeminiV2(Venue):
                     raise ValueError(f"change for side {side!r}")
             book.load(b, a)
             self.snapshotted.add(sym)
+            self.pending.discard(sym)
             st.book_rebuilt(ts, "snapshot")
             return
+        if sym in self.pending:
+            return  # still in flight before the resubscription: the snapshot to come holds it
         bids = book.bids
         asks = book.asks
+        lost = None
         for side, p, q in msg["changes"]:
             if side == "buy":
-                bids.set(float(p), p, q, float(q))
+                s = bids
             elif side == "sell":
-                asks.set(float(p), p, q, float(q))
+                s = asks
             else:
                 raise ValueError(f"change for side {side!r}")
+            pf = float(p)
+            qf = float(q)
+            if qf == 0.0 and lost is None and pf * s.sign not in s.levels:
+                lost = f"an update deletes the {'bid' if side == 'buy' else 'ask'} {p} the book does not hold: " \
+                       f"an update was lost"
+            s.set(pf, p, q, qf)
+        if lost is not None:
+            book_gap(self.ctx, st, lost, ts)
         book.updates += 1
         st.check_crossed(ts)

@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 
 from .binance import BinanceClient, BinanceFuturesClient
 from .bitfinex import BitfinexClient
+from .bitstamp import BitstampClient
+from .bybit import BybitClient, BybitInverseClient, BybitLinearClient
 from .coinbase import CoinbaseClient
 from .deribit import DeribitClient
+from .gemini import GeminiClient
 from .okx import OKXClient
 from .kraken import KrakenClient
 from .market import SimBook
@@ -40,6 +43,11 @@ PROTOCOLS: list[type[SimClient]] = [
     BinanceFuturesClient,
     CoinbaseClient,
     OKXClient,
+    BybitClient,
+    BybitLinearClient,
+    BybitInverseClient,
+    BitstampClient,
+    GeminiClient,
 ]
 DEFAULT = KrakenClient
 
