@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core.snapshot import Snapshot, StreamView
+from .core.stream import Problem
 from .core.text import clean
 
 
@@ -20,6 +21,7 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
         "key": s.key,
         "state": s.state,
         "state_since": _r(s.state_since, 6),
+        "cause": s.cause,
         "reason": s.reason,
         "messages": s.messages,
         "bytes": s.bytes,
@@ -36,7 +38,12 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
         "parse_errors": s.parse_errors,
         "crossed": s.crossed,
         "stale_after": s.stale_after,
+        "stale_after_explicit": s.stale_explicit,
+        "clock_offset_s": _r(s.clock_offset_s, 3),
+        "last_problem": problem_json(s.last_problem),
     }
+    if s.end_state:
+        d["state_at_end"] = s.end_state
     if s.has_book:
         d["book_state"] = s.book_state
         d["book_levels"] = list(s.book_levels)
@@ -52,6 +59,14 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
             {"ts": _r(t.ts, 6), "side": t.side, "price": t.price, "size": t.size} for t in s.trades[:5]
         ]
     return d
+
+
+def problem_json(p: Problem | None) -> dict[str, Any] | None:
+    """A stream's latest unhealthy spell: what, why, since when, how long (null: still going on)."""
+    if p is None:
+        return None
+    return {"state": p.state, "cause": p.cause, "reason": p.reason, "since": _r(p.since, 6),
+            "lasted_s": _r(p.lasted, 3)}
 
 
 def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
@@ -71,7 +86,9 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
              "heartbeats": c.heartbeats, "parse_errors": c.parse_errors, "connects": c.connects, "up": c.up}
             for c in snap.connections
         ],
-        "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "detail": e.detail} for e in snap.events],
+        "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "cause": e.cause, "detail": e.detail}
+                   for e in snap.events],
+        "unhealthy": [s.key for s in snap.unhealthy],
         "events_total": snap.events_total,
         "notes": list(snap.notes),
     }

@@ -291,7 +291,8 @@ class WstuiApp(App):
         """The replay has ended (its last pass is over): play it again on a fresh engine."""
         old, src = self.engine, self.source
         self.engine = Engine(
-            stale_after=old.stale_after, lag_after=old.lag_after, stale_overrides=old.stale_overrides,
+            stale_after=old.stale_after if old.stale_explicit else None, lag_after=old.lag_after,
+            stale_overrides=old.stale_overrides,
             book_depth=old.book_depth, tape_depth=old.tape_depth, events_max=old.events.maxlen or 2000,
             bad_max=old.bad_records.maxlen or 1000, source=old.source, file=old.file,
         )

@@ -210,8 +210,10 @@ class KrakenV2(Venue):
             res = msg.get("result") or {}
             if msg.get("success") and res.get("channel") == "book" and "symbol" in res:
                 self._declare("book", res["symbol"], res.get("depth"))
+                self._book(res["symbol"]).acked(ts)  # its snapshot is due now
             elif msg.get("success") and res.get("channel") == "trade" and "symbol" in res:
                 self._declare("trade", res["symbol"], None)
+                self._trades(res["symbol"]).acked(ts)
             elif not msg.get("success"):
                 self.ctx.parse_error(f"subscribe rejected: {msg.get('error', '?')}", ts)
         # status, pong and other control frames carry no market data
