@@ -68,3 +68,21 @@ def test_binance_futures_capture_with_rest_from_the_server_equals_replay(real, t
     again = books(replay_json(rec, "--levels", LEVELS))
     for key, want in rb.items():
         assert again[key]["book"] == want["book"], key
+
+
+def test_an_old_capture_served_at_1x_is_live_with_its_clock_offset_not_lagging(real):
+    """The Kraken capture is months old: watched live at its own pace its stamps are months behind our
+    clock, a constant offset (shown as clock_offset_s), not lag."""
+    capture = real("kraken_v2_btcusd.jsonl.gz")
+    with Served(capture) as srv:
+        p = subprocess.run(wstui_cmd("watch", "--headless", "--json", "kraken:BTC/USD", "--endpoint",
+                                     f"kraken={srv.url()}", "--duration", 4), cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env=ENV)
+    no_traceback(p.stderr)
+    doc = json.loads(p.stdout)
+    book = books(doc)["kraken:BTC/USD:book"]
+    assert book["state"] == "live", (book["state"], book["reason"])
+    assert book["messages"] > 20 and book["latency_ms_p50"] > 30 * 86400 * 1000  # months by raw latency
+    assert book["clock_offset_s"] < -30 * 86400
+    assert not [e for e in doc["events"] if e["kind"] in ("lagging", "stale")]
+    assert p.returncode == 0 and doc["unhealthy"] == []

@@ -199,7 +199,7 @@ class KrakenV2(Venue):
             for t in msg["data"]:
                 st = self._trades(t["symbol"])
                 exch = iso_ts(t["timestamp"]) if "timestamp" in t else None
-                st.data(ts, len(data), exch)
+                st.data(ts, len(data), None)  # the match time (for the tape), not when it was sent
                 p = t["price"]
                 q = t["qty"]
                 st.trade(ts, t.get("side", ""), p if type(p) is str else str(p),
