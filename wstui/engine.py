@@ -348,13 +348,13 @@ class Engine:
             end_state=st.end_state,
         )
 
-    def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int = 500) -> Snapshot:
+    def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int | None = None) -> Snapshot:
         depth = self.book_depth if depth is None else depth
         ntrades = self.tape_depth if ntrades is None else ntrades
         self._seq += 1
         rp = self.replay
-        evs = tuple(self.events)
-        if events < len(evs):
+        evs = tuple(self.events)  # every event kept: the events log scrolls back to the first
+        if events is not None and events < len(evs):
             evs = evs[-events:]
         return Snapshot(
             seq=self._seq, source=self.source, file=self.file, now=self.now, wall=time.time(),

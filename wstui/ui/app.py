@@ -30,7 +30,7 @@ from ..core.text import clean
 from ..engine import Engine
 from ..runner import EngineThread, run_source
 from . import fmt
-from .widgets.events import EventsLog
+from .widgets.events import EventsLog, EventsScreen
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
 from .widgets.tape import TapeView
@@ -43,6 +43,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("PgUp PgDn Home End", "move through the streams table"),
     ("← →", "scroll the streams table sideways"),
     ("s", "jump to the next stream that is not healthy"),
+    ("e", "the events log full screen: scroll back, filter by kind (a, k) and stream (f)"),
     ("]  [", "coarser / finer price grouping of the ladder"),
     ("space", "pause / resume the replay"),
     ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
@@ -50,7 +51,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("?", "this help (escape or ? closes it)"),
     ("q  ctrl+c", "quit"),
 )
-FOOTER = (("q", "quit"), ("?", "help"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
+FOOTER = (("q", "quit"), ("?", "help"), ("e", "events"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
           ("[ ]", "group"), ("↑↓", "stream"))
 
 
@@ -131,37 +132,50 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
     return t
 
 
+BANNER_ORDER = (("down", "▼ DOWN"), ("stale", "✖ STALE"), ("out_of_sync", "✖ OUT OF SYNC"), ("lagging", "▲ LAGGING"))
+
+
 def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, str]:
-    """The alarm line (text, level): names every stream that is stale, out of sync or down."""
+    """The alarm line (text, level): counts every unhealthy state, then names the streams in each with
+    the cause.  Healthy: says so, with the quiet streams counted and the exchange clock offset in words."""
     if error:
         return Text(f" ✖ the engine stopped: {clean(error, 200)}", no_wrap=True, overflow="ellipsis"), "bad"
     if snap is None:
         return Text(" waiting for the first snapshot…"), "dim"
     groups: dict[str, list[str]] = {}
-    lagging = []
     for s in snap.streams:
-        name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
-        if s.state == "stale":
-            since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
-            groups.setdefault("✖ STALE", []).append(f"{name} ({since})")
-        elif s.state == "out_of_sync":
-            groups.setdefault("✖ OUT OF SYNC", []).append(name)
-        elif s.state == "down":
-            groups.setdefault("▼ DOWN", []).append(name)
-        elif s.state == "lagging":
-            lagging.append(name)
+        if s.state in ("stale", "out_of_sync", "down", "lagging"):
+            name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
+            why = fmt.cause(s.cause) if s.cause else ""
+            if s.state == "stale":
+                since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
+                why = f"{why}, {since}" if why else since
+            groups.setdefault(s.state, []).append(f"{name} ({why})" if why else name)
     if groups:
         t = Text(no_wrap=True, overflow="ellipsis")
-        for label, names in groups.items():
-            t.append(f" {label} ({len(names)}): ", "bold")
-            t.append(", ".join(names) + " ")
-        return t, "bad"
-    if lagging:
-        return Text(" ▲ LAGGING: " + ", ".join(lagging), no_wrap=True, overflow="ellipsis"), "warn"
+        counts = []
+        for k, label in BANNER_ORDER:
+            if k in groups:
+                icon, word = label.split(" ", 1)
+                counts.append(f"{icon} {len(groups[k])} {word}")
+        t.append(" " + " · ".join(counts) + " │", "bold")
+        for k, label in BANNER_ORDER:
+            if k in groups:
+                t.append(f" {label.split(' ', 1)[1]}: ", "bold")
+                t.append(", ".join(groups[k]) + " ")
+        level = "warn" if set(groups) == {"lagging"} else "bad"
+        return t, level
     n = len(snap.streams)
     if snap.ended:
         return Text(f" ■ replay ended: {n} streams, {snap.events_total:,} events · r restarts"), "dim"
-    return Text(f" ✓ all {n} streams healthy"), "ok"
+    quiet = sum(1 for s in snap.streams if s.state == "quiet")
+    text = (f" ✓ all {n} streams healthy" if n != 1 else " ✓ the stream is healthy") + (f" ({quiet} quiet: nothing missing, the market is calm)" if quiet else "")
+    offs = [s.clock_offset_s for s in snap.streams if s.clock_offset_s is not None]
+    if offs:
+        words = fmt.clock_offset(max(offs, key=abs))
+        if words:
+            text += " · " + words
+    return Text(text, no_wrap=True, overflow="ellipsis"), "ok"
 
 
 class HelpScreen(ModalScreen):
@@ -175,8 +189,9 @@ class HelpScreen(ModalScreen):
         for keys, what in KEYS:
             t.append(f"  {keys:<20}", "bold")
             t.append(f"{what}\n")
-        t.append("\nStates: ● live  ○ connecting  ▲ LAGGING  ■ ended\n")
-        t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (named in the red banner)\n")
+        t.append("\nStates: ● live  ◦ quiet (nothing missing)  ○ connecting  ▲ LAGGING  ■ ended\n")
+        t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (counted and named in the red banner)\n")
+        t.append("        ↺ was …: a problem that just ended (held a few seconds)\n")
         t.append("Ladder: changed sizes flash; a red title means do not trust it.\n")
         t.append("Times: the engine clock in UTC (in a replay, the capture's).")
         with Vertical(id="help-box"):
@@ -224,6 +239,7 @@ class WstuiApp(App):
         Binding("right_square_bracket", "group(True)", "coarser"),
         Binding("left_square_bracket", "group(False)", "finer"),
         Binding("s", "next_alert", "next alert"),
+        Binding("e", "events", "events"),
         Binding("j", "cursor(1)", show=False),
         Binding("k", "cursor(-1)", show=False),
     ]
@@ -329,6 +345,8 @@ class WstuiApp(App):
             banner.update(btext)
             banner.set_classes(f"-{level}")
         if snap is None or snap is self.snap:
+            if snap is not None and self.w_table.hold_expired():  # a held problem's time is up
+                self.w_table.update_snapshot(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
             return
         self.snap = snap
@@ -348,6 +366,8 @@ class WstuiApp(App):
             table.point(self.selected)
         self._show_selection(snap)
         self.w_events.update_snapshot(snap)
+        if isinstance(self.screen, EventsScreen):
+            self.screen.events_log.update_snapshot(snap)
         self.stats.busy_s += time.perf_counter() - t0
 
     def _show_selection(self, snap: Snapshot) -> None:
@@ -407,10 +427,16 @@ class WstuiApp(App):
         n = len(table.keys)
         for i in range(1, n + 1):
             s = snap.stream(table.keys[(table.cursor + i) % n])
-            if s is not None and s.state not in ("live", "ended"):
+            if s is not None and s.state not in ("live", "ended", "quiet"):
                 table.select(s.key)
                 return
         self.notify("every stream is healthy", timeout=1.5)
+
+    def action_events(self) -> None:
+        if isinstance(self.screen, EventsScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(EventsScreen(self.selected))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -7,10 +7,15 @@ page/home/end) move the cursor, which selects the stream the ladder and tape sho
 columns after the state badge when the terminal is narrow (venue, symbol, channel and state stay put).
 
 A row whose stream is stale, out of sync or down is drawn entirely in the alarm style, and its badge
-says so in words (NO_COLOR terminals).
+says so in words (NO_COLOR terminals).  The last column says why (the alarm's cause and reason), or the
+stream's last problem after it recovered (what, how long, when), or its exchange clock offset.  A problem
+that came and went between two looks (a 0.4 s disconnect) is held on screen: its row shows
+``↺ was DOWN`` for ``HOLD_S`` seconds of wall time.
 """
 
 from __future__ import annotations
+
+import time
 
 from textual import events
 from textual.binding import Binding
@@ -41,25 +46,47 @@ COLUMNS = (
     ("cksum", "cksum", 9, True),
     ("resync", "resync", 6, True),
     ("reconn", "reconn", 6, True),
+    ("why", "why / last problem", None, False),
 )
 COL_INDEX = {c[0]: i for i, c in enumerate(COLUMNS)}
 CHANNEL_ORDER = {"book": 0, "trades": 1}
 ROW_BAD = frozenset(("stale", "out_of_sync", "down"))
+ALARM = frozenset(("stale", "out_of_sync", "down", "lagging"))
+HOLD_S = 3.0  # wall seconds a problem that already ended stays flagged on its row
+WHY_W = 70
 
 
-def row_class(s: StreamView) -> str:
+def why(s: StreamView) -> str:
+    """The last column: the alarm's cause and reason, else the last problem, else the clock offset."""
+    if s.state in ALARM:
+        return f"{fmt.cause(s.cause)}: {clean(s.reason, WHY_W)}" if s.cause else clean(s.reason, WHY_W)
+    parts = []
+    if s.last_problem is not None:
+        parts.append(fmt.problem(s.last_problem))
+    if s.state in ("quiet", "connecting") and s.reason:
+        parts.append(clean(s.reason, WHY_W))
+    off = fmt.clock_offset(s.clock_offset_s)
+    if off:
+        parts.append(off)
+    return " · ".join(parts)
+
+
+def row_class(s: StreamView, held: bool = False) -> str:
     if s.state in ROW_BAD:
         return "streams--bad"
-    if s.state in ("lagging", "connecting"):
+    if s.state in ("lagging", "connecting") or held:
         return "streams--warn"
     if s.state == "ended":
         return "streams--dim"
     return ""
 
 
-def cells(s: StreamView) -> list[tuple[str, str]]:
-    """Each column's text and style class ("" = the row's style), in COLUMNS order."""
+def cells(s: StreamView, held: bool = False) -> list[tuple[str, str]]:
+    """Each column's text and style class ("" = the row's style), in COLUMNS order.  ``held``: the stream's
+    last problem ended moments ago: the badge says so for a few seconds."""
     badge, bcls = fmt.badge(s.state)
+    if held and s.last_problem is not None:
+        badge, bcls = "↺ was " + fmt.badge(s.last_problem.state)[0].split(" ", 1)[-1], "warn"
     ck = "-" if not (s.checksum_ok or s.checksum_failed) else f"{s.checksum_ok}/{s.checksum_failed}"
     lat = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
     return [
@@ -76,6 +103,7 @@ def cells(s: StreamView) -> list[tuple[str, str]]:
         (ck, "streams--bad" if s.checksum_failed else ""),
         (str(s.resyncs), ""),
         (str(s.reconnects), ""),
+        (fmt.fit(why(s), WHY_W + 30), ""),
     ]
 
 
@@ -116,6 +144,8 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.cursor = 0
         self.top = 0  # first row shown
         self.xoff = 0  # scrollable columns skipped on the left
+        self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
+        self._first = True
 
     # ------------------------------------------------------------ data
     @property
@@ -133,10 +163,35 @@ class StreamsTable(LinesWidget, can_focus=True):
             if selected in self.keys:
                 self.cursor = self.keys.index(selected)
             self.refresh(layout=True)  # the table's height follows its rows
+        wall = time.monotonic()
+        held_map = self._held
         for s in streams:
-            self._cells[s.key] = cells(s)
-            self._row_cls[s.key] = row_class(s)
+            held = False
+            lp = s.last_problem
+            if lp is not None and lp.lasted is not None and s.state not in ALARM:
+                h = held_map.get(s.key)
+                if h is None or h[0] != lp.since:
+                    # a problem seen for the first time already over: hold it (not at start-up)
+                    h = held_map[s.key] = (lp.since, 0.0 if self._first else wall + HOLD_S)
+                held = wall < h[1]
+            self._cells[s.key] = cells(s, held)
+            self._row_cls[s.key] = row_class(s, held)
+        self._first = False
         self.redraw()
+
+    def hold_expired(self) -> bool:
+        """A held row whose time is up (its cells must be redrawn even with no new snapshot)."""
+        now = time.monotonic()
+        out = False
+        for key, (since, until) in self._held.items():
+            if 0.0 < until <= now:
+                self._held[key] = (since, 0.0)
+                out = True
+        return out
+
+    def is_held(self, key: str) -> bool:
+        h = self._held.get(key)
+        return h is not None and time.monotonic() < h[1]
 
     def point(self, key: str | None) -> None:
         """Put the cursor on ``key`` without announcing it (the app chose it, not the user)."""
