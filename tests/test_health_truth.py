@@ -141,3 +141,51 @@ def test_explicit_threshold_still_wins():
     engine, snap = replay(real_feed("binance.jsonl.gz"), stale_overrides={"*:ticker": 3.0})
     assert [e for e in snap.events if e.kind == "stale" and e.stream.endswith(":ticker")]
     assert not [e for e in snap.events if e.kind == "stale" and not e.stream.endswith(":ticker")]
+
+
+# ---- the headless exit status, as scripts meet it ------------------------------------------------------
+def wstui(*args, timeout=60):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "wstui", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_headless_exit_status_says_whether_the_run_ended_healthy(tmp_path):
+    import json
+
+    ok = wstui("replay", real_feed("bybit.jsonl.gz"), "--headless", "--json", "--speed", "max")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["unhealthy"] == []
+    # an explicit 3 s threshold: quiet channels are stale when the capture ends -> 1, and named
+    bad = wstui("replay", real_feed("binance.jsonl.gz"), "--headless", "--json", "--speed", "max",
+                "--stale-after", "3")
+    assert bad.returncode == 1, bad.stderr
+    doc = json.loads(bad.stdout)
+    s = {x["key"]: x for x in doc["streams"]}["binance:RUNEEUR:ticker"]
+    assert s["key"] in doc["unhealthy"] and s["state"] == "ended" and s["state_at_end"] == "stale"
+    assert s["last_problem"]["state"] == "stale" and s["last_problem"]["cause"] == "stream_silent"
+    assert any(e["kind"] == "stale" and e["cause"] == "stream_silent" for e in doc["events"])
+    # could not run: a bad argument, a missing capture, a bad config -> 2
+    assert wstui("replay", real_feed("binance.jsonl.gz"), "--headless", "--stale-after", "-1").returncode == 2
+    assert wstui("replay", tmp_path / "missing.jsonl.gz", "--headless").returncode == 2
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('stale_after = "soon"\n')
+    p = wstui("replay", real_feed("binance.jsonl.gz"), "--headless", "--config", cfg)
+    assert p.returncode == 2 and "stale_after must be a positive number" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_replay_takes_the_watch_config_thresholds(tmp_path):
+    import json
+
+    cfg = tmp_path / "feeds.toml"
+    cfg.write_text('streams = ["binance:btcusdt"]\n[stale]\n"binance:*:ticker" = 3\n')
+    p = wstui("replay", real_feed("binance.jsonl.gz"), "--headless", "--json", "--speed", "max", "--config", cfg)
+    assert p.returncode == 1, p.stderr
+    doc = json.loads(p.stdout)
+    by = {s["key"]: s for s in doc["streams"]}
+    assert by["binance:RUNEEUR:ticker"]["stale_after"] == 3 and by["binance:RUNEEUR:ticker"]["stale_after_explicit"]
+    assert not by["binance:RUNEEUR:trades"]["stale_after_explicit"]
+    stale = {e["stream"] for e in doc["events"] if e["kind"] == "stale"}
+    assert stale and all(k.endswith(":ticker") for k in stale)

@@ -33,7 +33,7 @@ async def test_a_problem_that_ended_is_held_then_kept_as_last_problem(tmp_path):
     path = disconnect_capture(tmp_path)
     # the copy's exchange stamps are not shifted with its receive stamps: no lag verdict in this test
     app = WstuiApp(Engine(lag_after=1e9, file=str(path)), Replay(path, speed=10.0), fps=20.0, engine_mode="task")
-    seen = {"held": 0, "after": 0}
+    seen = {"held": 0, "after": 0, "mark": False}
 
     def look() -> bool:
         table = app.query_one(StreamsTable)
@@ -41,6 +41,7 @@ async def test_a_problem_that_ended_is_held_then_kept_as_last_problem(tmp_path):
             state = table.cell(KEY, "state")
             if state.startswith("↺ was DOWN"):
                 seen["held"] += 1
+                seen["mark"] = seen["mark"] or "!" in table.cell(KEY, "spark")  # the sparkline marks the moment
                 assert table.cell(KEY, "why").startswith("last: DOWN (link down) 0.4 s at "), table.cell(KEY, "why")
             elif seen["held"]:
                 seen["after"] += 1
@@ -49,6 +50,7 @@ async def test_a_problem_that_ended_is_held_then_kept_as_last_problem(tmp_path):
     async with app.run_test(size=(160, 40)) as pilot:
         assert await until(pilot, look, timeout=20, step=0.02), seen
         assert seen["held"] >= 20  # held about 3 s (polled every 20 ms): long enough to be seen
+        assert seen["mark"]
         table = app.query_one(StreamsTable)
         # long after, the row still tells what happened, when and for how long
         why = table.cell(KEY, "why")

@@ -96,12 +96,15 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
 
 def summary_text(snap: Snapshot) -> str:
     """A compact table for people (and grep)."""
-    rows = [("stream", "state", "msgs", "msg/s10", "age_s", "lat_ms", "gaps", "cksum ok/bad", "resync", "best bid", "best ask")]
+    rows = [("stream", "state", "cause", "msgs", "msg/s10", "age_s", "lat_ms", "gaps", "cksum ok/bad", "resync",
+             "best bid", "best ask")]
     for s in snap.streams:
         bid = s.bids[0][0] if s.bids else "-"
         ask = s.asks[0][0] if s.asks else "-"
         rows.append((
-            clean(s.key, 48), s.state, str(s.messages), f"{s.rate_10s:.1f}",
+            clean(s.key, 48), s.state if not s.end_state or s.end_state == s.state else f"{s.state}({s.end_state})",
+            s.cause or (s.last_problem.cause if not s.healthy and s.last_problem else "") or "-",
+            str(s.messages), f"{s.rate_10s:.1f}",
             "-" if s.last_age_s is None else f"{s.last_age_s:.1f}",
             "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}",
             str(s.gaps), f"{s.checksum_ok}/{s.checksum_failed}", str(s.resyncs), clean(bid, 16), clean(ask, 16),
@@ -111,6 +114,20 @@ def summary_text(snap: Snapshot) -> str:
              f"{snap.bad_records_total} bad records, {snap.events_total} events"]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for s in snap.streams:
+        if s.last_problem is not None:
+            p = s.last_problem
+            lasted = "still on" if p.lasted is None else f"lasted {p.lasted:.1f} s"
+            lines.append(f"last problem: {clean(s.key, 48)}: {p.state} ({p.cause or '-'}) at {p.since:.3f}, "
+                         f"{lasted}: {clean(p.reason, 160)}")
+    offs = [s.clock_offset_s for s in snap.streams if s.clock_offset_s is not None]
+    if offs:
+        off = max(offs, key=abs)
+        if abs(off) >= 1.0:
+            lines.append(f"note: exchange clock {abs(off):.1f} s {'behind' if off < 0 else 'ahead of'} ours "
+                         f"(a constant offset, not lag{': a replayed capture?' if off <= -3600 else ''})")
+    if snap.unhealthy:
+        lines.append(f"unhealthy at the end: {', '.join(clean(s.key, 48) for s in snap.unhealthy)}")
     for b in snap.bad_records[:20]:
         lines.append(f"bad record: {b.file}:{b.line}: {b.error}")
     for n in snap.notes:

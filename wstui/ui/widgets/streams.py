@@ -81,7 +81,19 @@ def row_class(s: StreamView, held: bool = False) -> str:
     return ""
 
 
-def cells(s: StreamView, held: bool = False) -> list[tuple[str, str]]:
+def mark_problem(spark: str, s: StreamView, now: float | None) -> str:
+    """The sparkline with the second the last problem began marked ``!`` (while it is in view)."""
+    lp = s.last_problem
+    if lp is None or now is None or not spark:
+        return spark
+    back = int(now) - int(lp.since)  # whole seconds ago; the sparkline's last cell is the last whole second
+    i = len(spark) - back
+    if 0 <= i < len(spark):
+        return spark[:i] + "!" + spark[i + 1:]
+    return spark
+
+
+def cells(s: StreamView, held: bool = False, now: float | None = None) -> list[tuple[str, str]]:
     """Each column's text and style class ("" = the row's style), in COLUMNS order.  ``held``: the stream's
     last problem ended moments ago: the badge says so for a few seconds."""
     badge, bcls = fmt.badge(s.state)
@@ -97,7 +109,7 @@ def cells(s: StreamView, held: bool = False) -> list[tuple[str, str]]:
         (fmt.age(s.last_age_s), ""),
         (fmt.rate(s.rate_1s), ""),
         (fmt.rate(s.rate_10s), ""),
-        (fmt.sparkline(s.history, SPARK_W), "streams--spark"),
+        (mark_problem(fmt.sparkline(s.history, SPARK_W), s, now), "streams--spark"),
         (lat, ""),
         (str(s.gaps), "streams--bad" if s.gaps else ""),
         (ck, "streams--bad" if s.checksum_failed else ""),
@@ -174,7 +186,7 @@ class StreamsTable(LinesWidget, can_focus=True):
                     # a problem seen for the first time already over: hold it (not at start-up)
                     h = held_map[s.key] = (lp.since, 0.0 if self._first else wall + HOLD_S)
                 held = wall < h[1]
-            self._cells[s.key] = cells(s, held)
+            self._cells[s.key] = cells(s, held, snap.now)
             self._row_cls[s.key] = row_class(s, held)
         self._first = False
         self.redraw()
