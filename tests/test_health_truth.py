@@ -45,7 +45,7 @@ def test_quiet_channels_are_quiet_not_stale():
         while not task.done():
             for st in engine.streams.values():
                 if st.state == "quiet":
-                    quiet_seen.setdefault(st.key, st.reason)
+                    quiet_seen.setdefault(st.key, st.compute_state(engine.now)[2])
             await asyncio.sleep(0)
         await task
 

@@ -129,8 +129,6 @@ class Link:
         self.clock_base = other.clock_base
 
 
-NO_LINK = Link()
-
 
 class Trade(NamedTuple):
     ts: float  # receive time
@@ -177,7 +175,7 @@ class Stream:
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
         "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
         "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
-        "last_problem", "reason", "flow_ts", "end_state",
+        "last_problem", "flow_ts", "end_state", "silence_limit",
     )
 
     def __init__(
@@ -240,14 +238,15 @@ class Stream:
         self._sink = sink
         # health judged with what the connection proves (see the module docstring)
         self.stale_explicit = stale_explicit  # False: stale_after is the default, cadence is learned
-        self.link: Link = NO_LINK
+        self.link: Link | None = None  # set when a connection declares the stream
         self.quiet_kind = channel in QUIET_CHANNELS
         self.max_gap = 0.0  # the longest silence between two messages of one connection
         self.n_gaps = 0
         self.acked_ts: float | None = None  # when the venue acknowledged the subscription
         self.cause = ""
-        self.reason = ""
         self.oos_cause = ""
+        # the silence past which this stream alone is stale (auto mode): infinite until its cadence is known
+        self.silence_limit = float("inf")
         self.last_problem: Problem | None = None
         self.flow_ts = now  # the first message on the current connection
         self.end_state = ""  # the state when the source ended (the headless exit status reads it)
@@ -267,7 +266,10 @@ class Stream:
             g = ts - last
             if g > self.max_gap:
                 self.max_gap = g
+                self._set_limit()
             self.n_gaps += 1
+            if self.n_gaps == CADENCE_MIN:
+                self._set_limit()
         elif last is None or last < self.declared_ts:
             self.flow_ts = ts
         self.last_ts = ts
@@ -380,6 +382,11 @@ class Stream:
             self.frames.append((ts, text))
 
     # ------------------------------------------------------------------ connection
+    def _set_limit(self) -> None:
+        if self.n_gaps + 1 >= CADENCE_MIN:
+            floor = self.stale_after * QUIET_FLOOR if self.quiet_kind else self.stale_after
+            self.silence_limit = max(floor, CADENCE_K * self.max_gap)
+
     def acked(self, ts: float) -> None:
         """The venue acknowledged this stream's subscription: for a book a snapshot is now due."""
         if self.acked_ts is None or self.acked_ts < self.declared_ts:
@@ -449,9 +456,13 @@ class Stream:
         if k:
             recent = sorted(lat[i] for i in range(max(0, k - LAG_WINDOW), k))
             link = self.link
-            link.clock_sample(self.last_ts or 0.0, recent[0])
+            if link is not None:
+                link.clock_sample(self.last_ts or 0.0, recent[0])
+                base = link.clock_base
+            else:
+                base = recent[0]
             if k >= 3:
-                med = recent[len(recent) // 2] - link.clock_base  # type: ignore[operator]
+                med = recent[len(recent) // 2] - base  # type: ignore[operator]
                 if med > self.lag_after:
                     verdict = med
         self._lag = (self._lat_n, now if now is not None else at, verdict)
@@ -459,7 +470,7 @@ class Stream:
 
     def clock_offset(self) -> float | None:
         """The venue's clock minus ours (s), as the connection's baseline latency shows it."""
-        if not self._lat_n:
+        if not self._lat_n or self.link is None:
             return None
         base = self.link.clock_base
         return None if base is None else -base
@@ -468,80 +479,90 @@ class Stream:
         return None if self.last_ts is None else max(0.0, now - self.last_ts)
 
     # ------------------------------------------------------------------ health
-    def compute_state(self, now: float) -> tuple[str, str, str]:
-        """(state, cause, reason) at ``now``."""
+    def compute_state(self, now: float, text: bool = True) -> tuple[str, str, str]:
+        """(state, cause, reason) at ``now``.  ``text=False`` leaves the reason out ("", no formatting):
+        the health tick judges every stream ten times a second and needs words only on a change."""
         if self.ended:
             return ENDED, "", "source ended"
         link = self.link
         if self.down:
-            why = link.down_reason
+            why = link.down_reason if link is not None else ""
             return DOWN, LINK_DOWN, f"connection down: {why}" if why else "connection down"
-        base = self.stale_after
         last = self.last_ts
         ref = self.declared_ts
-        first = last is None or last < ref  # nothing yet on this connection
-        if not first:
-            ref = last  # type: ignore[assignment]
-        silent = now - ref
+        if last is None or last < ref:
+            first = True  # nothing yet on this connection
+            silent = now - ref
+        else:
+            first = False
+            silent = now - last
+        base = self.stale_after
         if self.stale_explicit:
             if silent > base:
-                conn = link is not NO_LINK and link.silent_for(now) > base
+                conn = link is not None and link.silent_for(now) > base
+                if not text:
+                    return STALE, CONNECTION_SILENT if conn else STREAM_SILENT, ""
                 what = f"no first message after {silent:.1f} s" if first else f"no data for {silent:.1f} s"
                 if conn:
                     return STALE, CONNECTION_SILENT, f"{what}: nothing at all on its connection (threshold {base:g} s)"
                 return STALE, STREAM_SILENT, f"{what} (threshold {base:g} s)"
-        else:
-            if link is not NO_LINK:
-                conn_silent = link.silent_for(now)
-                if link.last_ts is None or link.last_ts < link.opened_ts:
-                    # nothing yet: subscribing (and a recorder's REST snapshots) may take a while
-                    if conn_silent > FIRST_FRAME_FACTOR * base:
-                        return (STALE, CONNECTION_SILENT, f"nothing received on its connection "
-                                f"{conn_silent:.1f} s after it opened (threshold {FIRST_FRAME_FACTOR * base:g} s)")
-                    return CONNECTING, "", "connected, nothing received yet"
-                if conn_silent > base:
-                    return (STALE, CONNECTION_SILENT,
-                            f"nothing received on its connection for {conn_silent:.1f} s (threshold {base:g} s)")
+        elif link is not None:
+            llast = link.last_ts
+            if llast is None or llast < link.opened_ts:
+                # nothing yet: subscribing (and a recorder's REST snapshots) may take a while
+                waited = now - link.opened_ts
+                if waited > FIRST_FRAME_FACTOR * base:
+                    return STALE, CONNECTION_SILENT, (
+                        f"nothing received on its connection {waited:.1f} s after it opened "
+                        f"(threshold {FIRST_FRAME_FACTOR * base:g} s)" if text else "")
+                return CONNECTING, "", "connected, nothing received yet"
+            if now - llast > base:
+                return STALE, CONNECTION_SILENT, (
+                    f"nothing received on its connection for {now - llast:.1f} s (threshold {base:g} s)"
+                    if text else "")
             if first:
                 acked = self.acked_ts
-                if self.book is not None and acked is not None and acked >= self.declared_ts and now - acked > base:
-                    return (STALE, STREAM_SILENT, f"subscription acknowledged {now - acked:.1f} s ago, "
-                            f"no first message (threshold {base:g} s)")
-            elif self.n_gaps >= CADENCE_MIN:
-                limit = max(base * QUIET_FLOOR if self.quiet_kind else base, CADENCE_K * self.max_gap)
-                if silent > limit:
-                    return (STALE, STREAM_SILENT, f"no data for {silent:.1f} s while its connection flows "
-                            f"(its silences so far: at most {self.max_gap:.1f} s; threshold {limit:.1f} s)")
-        if self.book_state is BOOK_BAD:
-            return OUT_OF_SYNC, self.oos_cause or BOOK_BAD_FRAME, self.out_of_sync_reason
+                if acked is not None and self.book is not None and acked >= ref and now - acked > base:
+                    return STALE, STREAM_SILENT, (f"subscription acknowledged {now - acked:.1f} s ago, "
+                                                  f"no first message (threshold {base:g} s)" if text else "")
+            elif silent > self.silence_limit:
+                return STALE, STREAM_SILENT, (
+                    f"no data for {silent:.1f} s while its connection flows (its silences so far: at most "
+                    f"{self.max_gap:.1f} s; threshold {self.silence_limit:.1f} s)" if text else "")
         if self.book is not None:
-            if self.book_state is BOOK_EMPTY and not first and now - self.flow_ts > base:
+            bs = self.book_state
+            if bs is BOOK_BAD:
+                return OUT_OF_SYNC, self.oos_cause or BOOK_BAD_FRAME, self.out_of_sync_reason
+            if bs is BOOK_EMPTY and not first and now - self.flow_ts > base:
                 # data flows but no snapshot ever came: there is no book to trust
-                return (OUT_OF_SYNC, BOOK_NO_SNAPSHOT,
-                        f"no book snapshot {now - self.flow_ts:.1f} s after its data began")
+                return OUT_OF_SYNC, BOOK_NO_SNAPSHOT, (
+                    f"no book snapshot {now - self.flow_ts:.1f} s after its data began" if text else "")
             if self.crossed:
                 return OUT_OF_SYNC, BOOK_CROSSED, "crossed book: best bid at or above best ask"
-        lag = self.lagging(now)
+        n, at, lag = self._lag  # the cached verdict (see lagging), without a call when it stands
+        if n != self._lat_n and now - at >= LAG_EVERY:
+            lag = self.lagging(now)
         if lag is not None:
-            if link.backlog > BACKLOG_FRAMES:
-                return (LAGGING, BACKLOG, f"{lag:.2f} s behind: {link.backlog} frames received and not yet "
-                        f"processed (threshold {self.lag_after:g} s)")
-            return (LAGGING, EXCHANGE_BEHIND, f"exchange time {lag:.2f} s behind its usual offset "
-                    f"(threshold {self.lag_after:g} s)")
+            backlog = link.backlog if link is not None else 0
+            if backlog > BACKLOG_FRAMES:
+                return LAGGING, BACKLOG, (f"{lag:.2f} s behind: {backlog} frames received and not yet "
+                                          f"processed (threshold {self.lag_after:g} s)" if text else "")
+            return LAGGING, EXCHANGE_BEHIND, (f"exchange time {lag:.2f} s behind its usual offset "
+                                              f"(threshold {self.lag_after:g} s)" if text else "")
         if silent > base:
             if first:
                 return QUIET, "", "no message yet; its connection is flowing"
-            return QUIET, "", f"no message for {silent:.1f} s; its connection is flowing"
+            return QUIET, "", (f"no message for {silent:.1f} s; its connection is flowing" if text else "")
         if first:
             return CONNECTING, "", "waiting for the first message"
         return LIVE, "", ""
 
     def evaluate(self, now: float) -> str:
         """Recompute the state; a change is raised as an event stamped when it happened."""
-        state, cause, reason = self.compute_state(now)
-        self.reason = reason
+        state, cause, _ = self.compute_state(now, False)
         old = self.state
         if state is not old or (cause != self.cause and state in BAD_STATES):
+            reason = self.compute_state(now)[2]
             when = now
             if state is STALE and old is not STALE:
                 # it went stale when the threshold ran out, not when we noticed
@@ -566,8 +587,8 @@ class Stream:
     def _stale_from(self, now: float, cause: str) -> float:
         """When the silence that made this stream stale crossed its threshold."""
         base = self.stale_after
-        if cause == CONNECTION_SILENT and not self.stale_explicit:
-            link = self.link
+        link = self.link
+        if cause == CONNECTION_SILENT and not self.stale_explicit and link is not None:
             if link.last_ts is None or link.last_ts < link.opened_ts:
                 return link.opened_ts + FIRST_FRAME_FACTOR * base
             return now - link.silent_for(now) + base
@@ -576,7 +597,7 @@ class Stream:
             return ref + base
         if self.last_ts is None or self.last_ts < self.declared_ts:
             return (self.acked_ts or ref) + base
-        return ref + max(base * QUIET_FLOOR if self.quiet_kind else base, CADENCE_K * self.max_gap)
+        return ref + self.silence_limit
 
     def _announce(self, old: str, state: str, cause: str, reason: str, when: float) -> None:
         if state is STALE:
