@@ -189,3 +189,45 @@ def test_replay_takes_the_watch_config_thresholds(tmp_path):
     assert not by["binance:RUNEEUR:trades"]["stale_after_explicit"]
     stale = {e["stream"] for e in doc["events"] if e["kind"] == "stale"}
     assert stale and all(k.endswith(":ticker") for k in stale)
+
+
+# ---- the model alone ------------------------------------------------------------------------------------
+def test_lag_caused_by_our_own_backlog_is_named_backlog():
+    from wstui.core.stream import BACKLOG_FRAMES, Link, Stream
+
+    link = Link(0.0)
+    st = Stream("v", "S", "book", now=0.0, stale_explicit=False)
+    st.connection_up(0.0, reconnect=False, link=link)
+    t = 0.0
+    for i in range(200):  # 20 s at 10/s; 0.05 s latency, then 4 s behind from 10 s on
+        t = i * 0.1
+        link.last_ts = t
+        st.data(t, 100, t - (0.05 if t < 10 else 4.05))
+        st.evaluate(t)
+    assert st.state == "lagging" and st.cause == "exchange_behind"
+    link.backlog = BACKLOG_FRAMES + 1
+    st.evaluate(t + 0.01)
+    assert st.state == "lagging" and st.cause == "backlog"
+    assert "frames received and not yet processed" in st.compute_state(t + 0.01)[2]
+    assert abs(st.clock_offset() + 0.05) < 1e-9  # exchange clock minus ours: minus the baseline latency
+
+
+def test_a_quiet_kind_needs_a_long_silence_even_when_it_was_busy():
+    """A trades stream that traded every 0.2 s, then stops while its connection flows: quiet for the
+    first 30 s (6 x the threshold), stale (stream_silent) after."""
+    from wstui.core.stream import Link, Stream
+
+    link = Link(0.0)
+    st = Stream("v", "S", "trades", now=0.0, stale_explicit=False)
+    st.connection_up(0.0, reconnect=False, link=link)
+    for i in range(50):
+        st.data(i * 0.2, 50)
+    last = 49 * 0.2
+    for k in range(1, 400):
+        t = last + k * 0.1
+        link.last_ts = t  # other channels keep the connection flowing
+        st.evaluate(t)
+        if t < last + 29.9:
+            assert st.state in ("live", "quiet"), (t - last, st.state)
+    assert st.state == "stale" and st.cause == "stream_silent"
+    assert abs(st.state_since - (last + 30.0)) < 1e-6
