@@ -4,6 +4,12 @@ For each capture in ../shared/real_feeds (or the FILES given) it prints the numb
 (stale, lagging, out_of_sync, down) and the streams that were not healthy at the end, then the demo's
 bundled capture.  Every alarm here is a false one: a monitor that cries wolf is not read.
 Usage: python bench/false_alarms.py [FILES...]
+
+Measured (issue 10), stale events per capture before -> after "stale means we may be missing data":
+binance 22 -> 0, binance_futures 9 -> 0, bitfinex 32 -> 0, bitstamp 23 -> 0, bybit 27 -> 0, coinbase 5 -> 0,
+deribit 57 -> 0, gemini 11 -> 0, kraken (v1) 29 -> 0, kraken_v2_btcusd 0 -> 0, kraken_v2_btcusd_d10 0 -> 0,
+okx 4 -> 0 (total 219 -> 0; the demo's capture 9 -> 0).  Lagging: bitstamp 5 -> 5, true: its recorder
+delivered the first frames 6 s late while it fetched REST snapshots.
 """
 
 from __future__ import annotations
