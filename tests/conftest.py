@@ -44,7 +44,7 @@ def later_copy(records: list[dict], pause: float = 1.0) -> list[dict]:
     return [dict(r, ts=r["ts"] + dt) for r in records if r.get("t") != "header"]
 
 
-def replay(path: Path | str, *, loops: int = 1, stale_after: float = 5.0, **engine_kw):
+def replay(path: Path | str, *, loops: int = 1, stale_after: float | None = None, **engine_kw):
     """Replay ``path`` at max speed in-process; returns (engine, final snapshot)."""
     from wstui.engine import Engine
     from wstui.io.replay import Replay

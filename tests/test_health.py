@@ -51,15 +51,31 @@ def test_stream_that_never_gets_its_first_message_goes_stale():
 
 
 def test_lagging_when_exchange_time_falls_behind(tmp_path):
+    """Receive time drifts 4 s behind the venue's stamps half way through: lagging, cause exchange_behind."""
     records = read_records(real_feed("binance_futures.jsonl.gz"))
-    late = [dict(r, ts=r["ts"] + 4.0) if r.get("t") == "recv" else r for r in records]
+    mid = len(records) // 2
+    late = [dict(r, ts=r["ts"] + 4.0) if i >= mid and r.get("t") == "recv" else r for i, r in enumerate(records)]
     engine, snap = replay(write_records(tmp_path / "late.jsonl.gz", late))
     s = snap.stream("binance-futures:SUSHIUSDT:book")
-    assert s.latency_ms_p50 > 4000
-    assert any(e.kind == "lagging" and e.stream == s.key for e in snap.events)
+    assert s.latency_ms_p99 > 4000
+    ev = [e for e in snap.events if e.kind == "lagging" and e.stream == s.key]
+    assert ev and ev[0].cause == "exchange_behind" and "behind its usual offset" in ev[0].detail
+    assert ev[0].ts >= late[mid]["ts"] - 1e-6
     # the untouched capture is not lagging
     engine, snap = replay(real_feed("binance_futures.jsonl.gz"))
     assert not any(e.kind == "lagging" for e in snap.events)
+
+
+def test_a_constant_clock_offset_is_not_lag(tmp_path):
+    """Receive stamps months after the venue's own (a replayed capture served as live, a skewed clock):
+    reported as the connection's clock offset, never as lagging."""
+    months = 120 * 86400.0
+    records = read_records(real_feed("binance_futures.jsonl.gz"))
+    shifted = [dict(r, ts=r["ts"] + months) if "ts" in r else r for r in records]
+    engine, snap = replay(write_records(tmp_path / "skew.jsonl.gz", shifted))
+    assert not [e for e in snap.events if e.kind in ("lagging", "stale")]
+    s = snap.stream("binance-futures:SUSHIUSDT:book")
+    assert abs(s.clock_offset_s + months) < 5.0
 
 
 def test_paced_replay_flags_stale_during_the_silence_before_data_returns(tmp_path):

@@ -235,12 +235,14 @@ def test_watch_cli_against_a_closed_port_reports_down_not_a_traceback():
     p = subprocess.run(wstui_cmd("watch", "kraken:BTC/USD", "--endpoint", f"kraken=ws://127.0.0.1:{port}",
                                  "--headless", "--json", "--duration", "1.5", "--stale-after", "1"),
                        cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 1, p.stderr  # every stream down at the end: not a healthy run
     no_traceback(p.stderr)
     out = json.loads(p.stdout)
     assert out["source"] == "live"
     book = [s for s in out["streams"] if s["key"] == "kraken:BTC/USD:book"][0]
     assert book["state"] == "down" and book["reconnects"] == 0  # never connected, so never reconnected
+    assert book["cause"] == "link_down" and "connection refused" in book["reason"]
+    assert out["unhealthy"] == ["kraken:BTC/USD:book", "kraken:BTC/USD:trades"]
     kinds = [e["kind"] for e in out["events"] if "connection refused" in e["detail"]]
     assert kinds[0] == "disconnect" and kinds.count("connect_failed") >= 1
 

@@ -191,3 +191,47 @@ def test_the_out_of_sync_wait_doubles_while_reconnecting_does_not_fix_the_book()
     st = SimpleNamespace(stale_after=1.5)
     assert [ResyncWatchdog(2.0).timeout(st, n) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
     assert ResyncWatchdog().timeout(st) == 3.0 and ResyncWatchdog().timeout(SimpleNamespace(stale_after=8)) == 8
+
+
+# ---- at default settings (no --stale-after): what a user who sets nothing sees ---------------------------
+DEFAULT_STALE = 5.0  # wstui.core.stream.STALE_AFTER
+
+
+def watch_defaults(fault: str, duration: float, **live_kw):
+    spec, name, path, key = KRAKEN
+    with Served("--sim", "--rate", 100, "--seed", 11, "--fault", fault) as srv:
+        run = run_live([spec], {name: srv.url(path)}, duration=duration, stale_after=None, lag_after=LAG,
+                       **live_kw)
+    fired = srv.faults()
+    assert len(fired) == 1 and fired[0][2] == 1, srv.lines
+    return run, fired[0][1], key
+
+
+def test_default_stall_is_a_silent_connection_within_the_threshold_plus_a_second():
+    run, t, key = watch_defaults("stall@1.5s:6.5s", duration=9.0)
+    for k in (key, "kraken:BTC/USD:trades"):  # the whole connection: every stream on it, quiet ones too
+        ev = detected(run, "stale", k, t, budget=DEFAULT_STALE + 1.0)
+        assert ev.cause == "connection_silent" and "nothing received on its connection" in ev.detail
+    rec = detected(run, "recovered", key, t, budget=6.5 + 1.0)
+    assert rec.ts - t >= 6.4
+    st = run.stream(key)
+    assert st.reconnects == 0 and st.last_problem.state == "stale" and st.last_problem.cause == "connection_silent"
+    assert 1.0 <= st.last_problem.lasted <= 2.0  # stale from 5 s to 6.5 s after the stall began
+    assert_recovered(run, key, t, checksums=True)
+
+
+def test_default_hang_is_stale_or_down_in_time_and_down_names_the_dead_link():
+    run, t, key = watch_defaults("hang@1.5s:8s", duration=8.0, ping_interval=3.0, ping_timeout=3.0)
+    first = min((e for e in run.engine.events if e.stream == key and e.kind in ("stale", "down") and e.ts >= t),
+                key=lambda e: e.ts)
+    assert first.ts - t <= DEFAULT_STALE + 1.0
+    down = detected(run, "down", key, t, budget=3.0 + 3.0 + 1.0 + 1.0)
+    assert down.cause == "link_down" and "ping timeout" in down.detail
+
+
+def test_default_slow_trickle_is_lagging_behind_the_usual_offset():
+    run, t, key = watch_defaults("slow@1.5s:3s:20", duration=6.0)
+    ev = detected(run, "lagging", key, t)
+    assert ev.cause == "exchange_behind" and "behind its usual offset" in ev.detail
+    assert [e for e in run.events("recovered", key) if e.ts > ev.ts], "never recovered from lagging"
+    assert not run.events("stale", key)  # a trickle is not a silence

@@ -83,9 +83,10 @@ def sample_capture(name: str = DEMO_CAPTURE) -> Path:
 
 
 def add_view_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stale-after", type=positive, default=5.0, metavar="SECONDS",
-                   help="flag a stream stale after this long without data (default 5)")
-    p.add_argument("--lag-after", type=positive, default=3.0, metavar="SECONDS",
+    p.add_argument("--stale-after", type=positive, default=None, metavar="SECONDS",
+                   help="flag a stream stale after this long without data, whatever its channel (default: "
+                        "a connection silent 5 s, or a stream silent far beyond its own cadence)")
+    p.add_argument("--lag-after", type=positive, default=None, metavar="SECONDS",
                    help="flag a stream lagging when exchange time is this far behind (default 3)")
     p.add_argument("--fps", type=positive, default=10.0, help="snapshots (screen updates) per second (default 10)")
     p.add_argument("--headless", action="store_true", help="no TUI: print a summary when done")
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--speed", type=parse_speed, default=1.0, help="replay speed: a factor such as 1, 10, 0.5, or 'max'")
     rp.add_argument("--loop", type=non_negative_int, default=1, metavar="N",
                     help="play the capture N times (0 = forever)")
+    rp.add_argument("--config", metavar="FILE", help="TOML file with stale/lag thresholds (its streams and "
+                    "endpoints are for watch and are not used here)")
     add_view_options(rp)
 
     dp = sub.add_parser("demo", help="the TUI on the bundled sample capture, looped at 1x")
@@ -206,7 +209,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_engine(args, source: str, file: str | None) -> Engine:
-    engine = Engine(stale_after=args.stale_after, lag_after=args.lag_after, source=source, file=file)
+    stale, lag, overrides = args.stale_after, args.lag_after, {}
+    if getattr(args, "config", None):
+        from .io.config import load_config
+
+        cfg = load_config(args.config)
+        stale = stale or cfg.stale_after
+        lag = lag or cfg.lag_after
+        overrides = cfg.stale_overrides
+    engine = Engine(stale_after=stale, lag_after=lag or 3.0, stale_overrides=overrides, source=source, file=file)
     engine.focus = frozenset()  # nothing shows books while it runs (the TUI sets its own); the end is full
     return engine
 
@@ -219,7 +230,18 @@ def run_headless(engine: Engine, source, args) -> int:
         engine.publish()
     snap = engine.latest or engine.publish()
     text = orjson.dumps(summary_json(snap, args.levels)).decode() if args.json else summary_text(snap)
-    return write_out(text + "\n")
+    write_out(text + "\n")
+    return exit_status(snap)
+
+
+EXIT_HEALTHY = 0  # every stream healthy when the run ended
+EXIT_UNHEALTHY = 1  # some stream stale, down, out of sync or lagging when it ended
+EXIT_ERROR = 2  # could not run: bad arguments, an unreadable capture or config
+
+
+def exit_status(snap) -> int:
+    """The headless exit status: 0 all healthy at the end, 1 some stream unhealthy."""
+    return EXIT_UNHEALTHY if snap.unhealthy else EXIT_HEALTHY
 
 
 def write_out(text: str) -> int:
@@ -236,7 +258,13 @@ def write_out(text: str) -> int:
 
 def cmd_replay(args) -> int:
     check_readable(args.file)
-    engine = make_engine(args, "replay", str(args.file))
+    from .io.config import ConfigError
+
+    try:
+        engine = make_engine(args, "replay", str(args.file))
+    except ConfigError as exc:
+        print(f"wstui: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     source = Replay(args.file, speed=args.speed, loops=args.loop)
     if args.headless:
         return run_headless(engine, source, args)
@@ -273,7 +301,7 @@ def live_setup(args):
     unused = set(endpoints) - {f.venue.name for f in feeds}
     if unused:
         raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")
-    stale = getattr(args, "stale_after", None) or cfg.stale_after or 5.0
+    stale = getattr(args, "stale_after", None) or cfg.stale_after  # None: the default, learned per stream
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
     out = args.output if args.cmd == "record" else args.record
@@ -316,7 +344,9 @@ def cmd_live(args) -> int:
                 sys.stdout.write(orjson.dumps(summary_json(snap, args.levels)).decode() + "\n")
             else:
                 print(summary_text(snap))
-            return 1 if recorder is not None and (recorder.error or recorder.dropped) else 0  # lost data
+            if recorder is not None and (recorder.error or recorder.dropped):
+                return 1  # the recording lost data
+            return 0 if args.cmd == "record" else exit_status(snap)
 
         def on_term(signum, frame):  # the TUI: whatever was received is on disk before we go
             source.stop()

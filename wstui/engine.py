@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Callable
 
 from .core.snapshot import BadRecord, ConnView, Snapshot, SourceStatus, StatusSource, StreamView
-from .core.stream import BOOK_EMPTY, Event, Stream
+from .core.stream import BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
 from .core.text import clean
 from .venues import venue_for
 from .venues.base import FetchCallback, Venue
@@ -33,11 +33,13 @@ FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic fee
 RECENT_KEPT = 30  # latest frames kept per connection (a stream's detail screen shows those naming it)
 
 
-class Conn:
-    """One connection: its venue adapter and the streams it carries.  Implements ``ConnContext``."""
+class Conn(Link):
+    """One connection: its venue adapter and the streams it carries.  Implements ``ConnContext``; as a
+    :class:`Link` it tells its streams' health what the connection proves (its last frame of any kind)."""
 
     def __init__(self, engine: "Engine", conn_id: str, addr: str, live: bool, transport: Any = None,
-                 venue: type[Venue] | None = None) -> None:
+                 venue: type[Venue] | None = None, ts: float = 0.0) -> None:
+        Link.__init__(self, ts)
         self.engine = engine
         self.conn_id = conn_id
         self.addr = addr
@@ -49,8 +51,6 @@ class Conn:
         self.heartbeats = 0
         self.parse_errors = 0
         self.connects = 1
-        self.up = True
-        self.last_ts: float | None = None
         self.recent: deque[tuple[float, str | bytes]] = deque(maxlen=RECENT_KEPT)
         self.subscribes = 0
         self.sub_times: deque[float] = deque(maxlen=2048)  # when subscribe frames were sent (hourly budgets)
@@ -66,7 +66,7 @@ class Conn:
         if st.key not in self.streams:
             self.streams[st.key] = st
             st.conn_id = self.conn_id
-            self.engine.attach(st)
+            self.engine.attach(st, self)
         return st
 
     def heartbeat(self, ts: float) -> None:
@@ -122,7 +122,7 @@ class Engine:
     def __init__(
         self,
         *,
-        stale_after: float = 5.0,
+        stale_after: float | None = None,
         lag_after: float = 3.0,
         stale_overrides: dict[str, float] | None = None,
         book_depth: int = 50,
@@ -132,7 +132,9 @@ class Engine:
         source: str = "replay",
         file: str | None = None,
     ) -> None:
-        self.stale_after = stale_after
+        # None: the default threshold, with each stream's own cadence learned; a number is explicit
+        self.stale_explicit = stale_after is not None
+        self.stale_after = STALE_AFTER if stale_after is None else stale_after
         self.lag_after = lag_after
         self.stale_overrides = dict(stale_overrides or {})
         self.book_depth = book_depth
@@ -181,11 +183,12 @@ class Engine:
         self.events.append(ev)
         self.events_total += 1
 
-    def stale_for(self, key: str) -> float:
+    def stale_for(self, key: str) -> tuple[float, bool]:
+        """(threshold, explicit) for stream ``key``: an override, else the engine's."""
         for pat, v in self.stale_overrides.items():
             if key == pat or fnmatchcase(key, pat):
-                return v
-        return self.stale_after
+                return v, True
+        return self.stale_after, self.stale_explicit
 
     def get_stream(self, venue: str, symbol: str, channel: str, *, book: bool = False,
                    tape: bool = False, frames: bool = False) -> Stream:
@@ -193,18 +196,19 @@ class Engine:
         st = self.streams.get(k)
         if st is None:
             key = f"{venue}:{symbol}:{channel}"
-            st = Stream(venue, symbol, channel, book=book, tape=tape, stale_after=self.stale_for(key),
+            stale, explicit = self.stale_for(key)
+            st = Stream(venue, symbol, channel, book=book, tape=tape, stale_after=stale, stale_explicit=explicit,
                         lag_after=self.lag_after, sink=self.event, now=self.now, tape_len=max(50, self.tape_depth),
                         frames=FRAMES_KEPT if frames else 0)
             st.exch_offset = self.exch_offset
             self.streams[k] = st
         return st
 
-    def attach(self, st: Stream) -> None:
+    def attach(self, st: Stream, conn: Conn | None = None) -> None:
         """A connection declared ``st``: the stream's connection is (re)starting now."""
         again = st.key in self._ever_connected
         self._ever_connected.add(st.key)
-        st.connection_up(self.now, reconnect=again)
+        st.connection_up(self.now, reconnect=again, link=conn)
 
     def bad(self, error: str, line: int | None = -1, file: str | None = None) -> None:
         """Record a bad input (capture line, frame) with its file and line; never fatal."""
@@ -220,10 +224,11 @@ class Engine:
         if old is not None:
             connects = old.connects + 1
             old.up = False  # replaced: its streams are re-declared by the new connection
-        conn = Conn(self, conn_id, addr, live, transport, venue)
+        conn = Conn(self, conn_id, addr, live, transport, venue, ts=self.now)
         conn.connects = connects
         if old is not None:
             conn.closes = old.closes  # why it went down before: the connections view keeps the history
+            conn.inherit_clock(old)
         self.conns[conn_id] = conn
         self.event(Event(ts, conn_id, "connect", clean(addr, 200)))
         try:
@@ -284,7 +289,8 @@ class Engine:
             return
         conn.up = False
         conn.closes.append((ts, clean(reason, 200)))
-        self.event(Event(ts, conn_id, "disconnect", clean(reason, 200)))
+        conn.down_reason = clean(reason, 200)
+        self.event(Event(ts, conn_id, "disconnect", clean(reason, 200), "link_down"))
         for st in conn.streams.values():
             st.connection_down(ts)
 
@@ -322,6 +328,11 @@ class Engine:
         self._last_tick = now
         if self._pending:
             self._run_pending()
+        src = self.status_source
+        if src is not None:  # frames received and not yet processed: lag that is our own fault
+            backlog = src.status().backlog_frames
+            for c in self.conns.values():
+                c.backlog = backlog
         for st in self.streams.values():
             st.evaluate(now)
 
@@ -361,7 +372,7 @@ class Engine:
             trades = ()
         return StreamView(
             key=st.key, venue=st.venue, symbol=st.symbol, channel=st.channel, state=st.state,
-            state_since=st.state_since, reason=st.compute_state(now)[1], messages=st.messages, bytes=st.bytes,
+            state_since=st.state_since, reason=st.compute_state(now)[2], cause=st.cause, messages=st.messages, bytes=st.bytes,
             last_size=st.last_size, rate_1s=r1, rate_10s=r10, history=st.history(now),
             last_age_s=st.age(now), latency_ms_p50=p50, latency_ms_p99=p99, gaps=st.gaps,
             checksum_ok=st.checksum_ok, checksum_failed=st.checksum_failed, resyncs=st.resyncs,
@@ -371,16 +382,18 @@ class Engine:
             stale_after=st.stale_after, version=st.version,
             frames=tuple(reversed(st.frames)) if st.frames else (), has_frames=st.frames is not None,
             conn=st.conn_id,
+            clock_offset_s=st.clock_offset(), last_problem=st.last_problem, stale_explicit=st.stale_explicit,
+            end_state=st.end_state,
         )
 
-    def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int = 500) -> Snapshot:
+    def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int | None = None) -> Snapshot:
         depth = self.book_depth if depth is None else depth
         ntrades = self.tape_depth if ntrades is None else ntrades
         self._seq += 1
         src = self.status_source
         st = src.status() if src is not None else _NO_STATUS
-        evs = tuple(self.events)
-        if events < len(evs):
+        evs = tuple(self.events)  # every event kept: the events log scrolls back to the first
+        if events is not None and events < len(evs):
             evs = evs[-events:]
         return Snapshot(
             seq=self._seq, source=self.source, file=self.file, now=self.now, wall=time.time(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core.snapshot import Snapshot, StreamView
+from .core.stream import Problem
 from .core.text import clean
 
 
@@ -20,6 +21,7 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
         "key": s.key,
         "state": s.state,
         "state_since": _r(s.state_since, 6),
+        "cause": s.cause,
         "reason": s.reason,
         "messages": s.messages,
         "bytes": s.bytes,
@@ -36,7 +38,12 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
         "parse_errors": s.parse_errors,
         "crossed": s.crossed,
         "stale_after": s.stale_after,
+        "stale_after_explicit": s.stale_explicit,
+        "clock_offset_s": _r(s.clock_offset_s, 3),
+        "last_problem": problem_json(s.last_problem),
     }
+    if s.end_state:
+        d["state_at_end"] = s.end_state
     if s.has_book:
         d["book_state"] = s.book_state
         d["book_levels"] = list(s.book_levels)
@@ -52,6 +59,14 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
             {"ts": _r(t.ts, 6), "side": t.side, "price": t.price, "size": t.size} for t in s.trades[:5]
         ]
     return d
+
+
+def problem_json(p: Problem | None) -> dict[str, Any] | None:
+    """A stream's latest unhealthy spell: what, why, since when, how long (null: still going on)."""
+    if p is None:
+        return None
+    return {"state": p.state, "cause": p.cause, "reason": p.reason, "since": _r(p.since, 6),
+            "lasted_s": _r(p.lasted, 3)}
 
 
 def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
@@ -78,7 +93,9 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
              "warning": c.warning, "extensions": c.extensions}
             for c in snap.connections
         ],
-        "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "detail": e.detail} for e in snap.events],
+        "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "cause": e.cause, "detail": e.detail}
+                   for e in snap.events],
+        "unhealthy": [s.key for s in snap.unhealthy],
         "events_total": snap.events_total,
         "notes": list(snap.notes),
     }
@@ -86,12 +103,15 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
 
 def summary_text(snap: Snapshot) -> str:
     """A compact table for people (and grep)."""
-    rows = [("stream", "state", "msgs", "msg/s10", "age_s", "lat_ms", "gaps", "cksum ok/bad", "resync", "best bid", "best ask")]
+    rows = [("stream", "state", "cause", "msgs", "msg/s10", "age_s", "lat_ms", "gaps", "cksum ok/bad", "resync",
+             "best bid", "best ask")]
     for s in snap.streams:
         bid = s.bids[0][0] if s.bids else "-"
         ask = s.asks[0][0] if s.asks else "-"
         rows.append((
-            clean(s.key, 48), s.state, str(s.messages), f"{s.rate_10s:.1f}",
+            clean(s.key, 48), s.state if not s.end_state or s.end_state == s.state else f"{s.state}({s.end_state})",
+            s.cause or (s.last_problem.cause if not s.healthy and s.last_problem else "") or "-",
+            str(s.messages), f"{s.rate_10s:.1f}",
             "-" if s.last_age_s is None else f"{s.last_age_s:.1f}",
             "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}",
             str(s.gaps), f"{s.checksum_ok}/{s.checksum_failed}", str(s.resyncs), clean(bid, 16), clean(ask, 16),
@@ -101,6 +121,20 @@ def summary_text(snap: Snapshot) -> str:
              f"{snap.bad_records_total} bad records, {snap.events_total} events"]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for s in snap.streams:
+        if s.last_problem is not None:
+            p = s.last_problem
+            lasted = "still on" if p.lasted is None else f"lasted {p.lasted:.1f} s"
+            lines.append(f"last problem: {clean(s.key, 48)}: {p.state} ({p.cause or '-'}) at {p.since:.3f}, "
+                         f"{lasted}: {clean(p.reason, 160)}")
+    offs = [s.clock_offset_s for s in snap.streams if s.clock_offset_s is not None]
+    if offs:
+        off = max(offs, key=abs)
+        if abs(off) >= 1.0:
+            lines.append(f"note: exchange clock {abs(off):.1f} s {'behind' if off < 0 else 'ahead of'} ours "
+                         f"(a constant offset, not lag{': a replayed capture?' if off <= -3600 else ''})")
+    if snap.unhealthy:
+        lines.append(f"unhealthy at the end: {', '.join(clean(s.key, 48) for s in snap.unhealthy)}")
     for b in snap.bad_records[:20]:
         lines.append(f"bad record: {b.file}:{b.line}: {b.error}")
     for n in snap.notes:

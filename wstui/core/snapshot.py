@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .book import Level
-from .stream import Event, Trade
+from .stream import Event, Problem, Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,16 @@ class StreamView:
     has_frames: bool
     version: int
     conn: str = ""  # the connection carrying it
+    cause: str = ""  # why an alarm state (stale, down, out_of_sync, lagging) holds; "" when healthy
+    clock_offset_s: float | None = None  # the venue's clock minus ours (its connection's baseline)
+    last_problem: Problem | None = None  # the latest unhealthy spell, kept after recovery
+    stale_explicit: bool = False  # stale_after was given (command line, config), not the default
+    end_state: str = ""  # the state when the source ended ("" while it runs)
+
+    @property
+    def healthy(self) -> bool:
+        """Not in an alarm state (for an ended source: was not in one when it ended)."""
+        return (self.end_state or self.state) not in BAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,5 +157,13 @@ class Snapshot:
         return None
 
     @property
+    def unhealthy(self) -> tuple[StreamView, ...]:
+        """Streams in an alarm state now (or, once ended, when the source ended)."""
+        return tuple(s for s in self.streams if not s.healthy)
+
+    @property
     def bad_streams(self) -> tuple[StreamView, ...]:
-        return tuple(s for s in self.streams if s.state in ("stale", "lagging", "out_of_sync", "down"))
+        return tuple(s for s in self.streams if s.state in BAD)
+
+
+BAD = frozenset(("stale", "lagging", "out_of_sync", "down"))

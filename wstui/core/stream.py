@@ -3,14 +3,26 @@
 A *stream* is one (venue, symbol, channel).  Everything here runs on the clock it is given: the
 capture's clock in replay and the wall clock live, so a 2021 capture is not "stale" today.
 
-Health states, by priority (the first that applies wins):
+Stale means "we may be missing data", not "nothing happened".  A stream is judged with what its
+connection (a :class:`Link`) proves: any frame on it (other channels, venue heartbeats, pongs,
+subscription acknowledgements) shows the venue is still talking to us.  Each stream learns its own
+cadence (the longest silence between its messages once it has shown a steady flow) and a silence is
+judged against that; a channel that legitimately goes quiet (a quiet market's trades, tickers, candles)
+is ``quiet``, a calm state.  An explicit threshold (``--stale-after``, config) replaces all of that with
+"silent longer than this is stale".
+
+Health states, by priority (the first that applies wins), each with a ``cause`` when it is an alarm:
 
 ``ended``        the source ended (replay finished)
-``down``         the connection carrying the stream is closed and not yet back
-``stale``        no data for longer than ``stale_after`` (also when the first message never came)
-``out_of_sync``  the book is known to be wrong (gap, checksum mismatch) and not yet rebuilt, or data
-                 has flowed for longer than ``stale_after`` without the snapshot a book starts from
-``lagging``      exchange time is far behind receive time (median of recent latencies)
+``down``         the connection carrying the stream is closed and not yet back (``link_down``)
+``stale``        the whole connection is silent past the threshold (``connection_silent``), or this
+                 stream alone is silent far beyond its own normal while the connection flows, or a book
+                 whose subscription was acknowledged never got its first message (``stream_silent``)
+``out_of_sync``  the book is known to be wrong and not yet rebuilt (``book_gap``, ``book_checksum``,
+                 ``book_crossed``, ``book_bad_frame``, ``book_no_snapshot``)
+``lagging``      the venue's timestamps fall behind receive time by more than ``lag_after`` beyond the
+                 connection's usual clock offset (``exchange_behind``), or we are behind (``backlog``)
+``quiet``        no message for a while (or none yet), but the connection flows: nothing is missing
 ``live``         data is flowing
 ``connecting``   subscribed, no data yet, still within the threshold
 """
@@ -29,8 +41,9 @@ LAGGING = "lagging"
 OUT_OF_SYNC = "out_of_sync"
 DOWN = "down"
 ENDED = "ended"
+QUIET = "quiet"
 
-STATES = (CONNECTING, LIVE, STALE, LAGGING, OUT_OF_SYNC, DOWN, ENDED)
+STATES = (CONNECTING, LIVE, QUIET, STALE, LAGGING, OUT_OF_SYNC, DOWN, ENDED)
 BAD_STATES = frozenset((STALE, LAGGING, OUT_OF_SYNC, DOWN))
 
 # book_state values
@@ -43,6 +56,78 @@ HIST = 120  # 1 s buckets -> 2 min sparkline history
 LAT_SAMPLES = 256
 LAG_WINDOW = 16
 LAG_EVERY = 0.5  # seconds between lagging verdicts of a stream (see Stream.lagging)
+
+# causes of the alarm states (``cause`` in the JSON and on screen)
+CONNECTION_SILENT = "connection_silent"  # nothing at all received on the connection
+STREAM_SILENT = "stream_silent"  # this stream alone is silent while its connection flows
+LINK_DOWN = "link_down"  # the connection is closed (the reason says why)
+EXCHANGE_BEHIND = "exchange_behind"  # the venue's timestamps fall behind, beyond the usual clock offset
+BACKLOG = "backlog"  # we are behind: frames received but not yet processed
+BOOK_GAP = "book_gap"
+BOOK_CHECKSUM = "book_checksum"
+BOOK_CROSSED = "book_crossed"
+BOOK_BAD_FRAME = "book_bad_frame"  # a frame failed half-applied, or a REST snapshot failed or was bad
+BOOK_NO_SNAPSHOT = "book_no_snapshot"
+CAUSES = (CONNECTION_SILENT, STREAM_SILENT, LINK_DOWN, EXCHANGE_BEHIND, BACKLOG, BOOK_GAP, BOOK_CHECKSUM,
+          BOOK_CROSSED, BOOK_BAD_FRAME, BOOK_NO_SNAPSHOT)
+
+STALE_AFTER = 5.0  # the default threshold: a connection silent this long is stale
+# channels that legitimately go quiet (a quiet market trades rarely): judged against a longer floor
+QUIET_CHANNELS = frozenset(("trades", "trade", "ticker", "tickers", "kline", "candles", "ohlc", "spread",
+                            "liquidations", "status", "bbo"))
+QUIET_FLOOR = 6.0  # x the threshold: the shortest silence that can make a quiet channel stale
+FIRST_FRAME_FACTOR = 2.0  # x the threshold: a connection that has received nothing at all yet
+CADENCE_MIN = 20  # silences a stream must have shown before its own cadence is trusted
+CADENCE_K = 4.0  # a silence this many times the longest normal one is "far beyond its normal"
+CLOCK_BUCKET = 10.0  # seconds per bucket of the clock-offset baseline
+CLOCK_BUCKETS = 60  # buckets kept: the baseline is the lowest latency of the last 10 minutes
+BACKLOG_FRAMES = 1000  # more frames than this waiting: lagging is our fault (backlog)
+
+
+class Link:
+    """What a connection proves about its streams' freshness (the engine's connection extends it).
+
+    ``last_ts`` is the last frame of any kind (data, heartbeat, pong, acknowledgement); ``opened_ts``
+    when the connection opened.  The clock baseline is the lowest exchange-to-receive latency seen on
+    the connection in the last ``CLOCK_BUCKETS`` x ``CLOCK_BUCKET`` seconds: a constant clock offset (a
+    replayed capture, a skewed local clock) is not lag."""
+
+    def __init__(self, ts: float = 0.0) -> None:
+        self.opened_ts = ts
+        self.last_ts: float | None = None
+        self.up = True
+        self.down_reason = ""
+        self.backlog = 0
+        self.clock_mins: list[float] = []  # per-bucket lowest latency, oldest first
+        self.clock_bucket = -1
+        self.clock_base: float | None = None
+
+    def silent_for(self, now: float) -> float:
+        last = self.last_ts
+        ref = self.opened_ts if last is None or last < self.opened_ts else last
+        return now - ref
+
+    def clock_sample(self, ts: float, lat: float) -> None:
+        """Fold one latency sample (s) into the baseline (called at most once per stream per LAG_EVERY)."""
+        b = int(ts // CLOCK_BUCKET)
+        mins = self.clock_mins
+        if b != self.clock_bucket:
+            self.clock_bucket = b
+            mins.append(lat)
+            if len(mins) > CLOCK_BUCKETS:
+                del mins[0]
+            self.clock_base = min(mins)
+        elif lat < mins[-1]:
+            mins[-1] = lat
+            if lat < self.clock_base:  # type: ignore[operator]
+                self.clock_base = lat
+
+    def inherit_clock(self, other: "Link") -> None:
+        """A reconnection of the same feed: the venue's clock is the same one."""
+        self.clock_mins = list(other.clock_mins)
+        self.clock_bucket = other.clock_bucket
+        self.clock_base = other.clock_base
+
 
 
 class Trade(NamedTuple):
@@ -59,6 +144,17 @@ class Event(NamedTuple):
     stream: str
     kind: str
     detail: str
+    cause: str = ""
+
+
+class Problem(NamedTuple):
+    """A stream's latest unhealthy spell: what, why, when it began and how long it lasted (None: still on)."""
+
+    state: str
+    cause: str
+    reason: str
+    since: float
+    lasted: float | None
 
 
 EventSink = Callable[[Event], None]
@@ -77,7 +173,9 @@ class Stream:
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
-        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink", "conn_id",
+        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
+        "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
+        "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id",
     )
 
     def __init__(
@@ -94,6 +192,7 @@ class Stream:
         now: float = 0.0,
         tape_len: int = 500,
         frames: int = 0,
+        stale_explicit: bool = True,
     ) -> None:
         self.venue = venue
         self.symbol = symbol
@@ -138,6 +237,20 @@ class Stream:
         self._lat_n = 0  # samples ever taken; the lagging verdict is cached per sample count
         self._lag: tuple[int, float, float | None] = (0, float("-inf"), None)  # (samples, when, verdict)
         self._sink = sink
+        # health judged with what the connection proves (see the module docstring)
+        self.stale_explicit = stale_explicit  # False: stale_after is the default, cadence is learned
+        self.link: Link | None = None  # set when a connection declares the stream
+        self.quiet_kind = channel in QUIET_CHANNELS
+        self.max_gap = 0.0  # the longest silence between two messages of one connection
+        self.n_gaps = 0
+        self.acked_ts: float | None = None  # when the venue acknowledged the subscription
+        self.cause = ""
+        self.oos_cause = ""
+        # the silence past which this stream alone is stale (auto mode): infinite until its cadence is known
+        self.silence_limit = float("inf")
+        self.last_problem: Problem | None = None
+        self.flow_ts = now  # the first message on the current connection
+        self.end_state = ""  # the state when the source ended (the headless exit status reads it)
 
     # ------------------------------------------------------------------ hot path
     def data(self, ts: float, nbytes: int, exch_ts: float | None = None) -> None:
@@ -148,6 +261,18 @@ class Stream:
         self.version += 1
         if self.first_ts is None:
             self.first_ts = ts
+        last = self.last_ts
+        if last is not None and last >= self.declared_ts and self.state is not STALE:
+            # a silence of this connection that raised no alarm: part of the stream's normal cadence
+            g = ts - last
+            if g > self.max_gap:
+                self.max_gap = g
+                self._set_limit()
+            self.n_gaps += 1
+            if self.n_gaps == CADENCE_MIN:
+                self._set_limit()
+        elif last is None or last < self.declared_ts:
+            self.flow_ts = ts
         self.last_ts = ts
         b = int(ts * 10)
         if b != self._bucket:
@@ -158,7 +283,7 @@ class Stream:
             self._lat.append(ts - exch_ts - self.exch_offset)
             self._lat_n += 1
         state = self.state
-        if state is STALE or state is CONNECTING:
+        if state is STALE or state is CONNECTING or state is QUIET:
             # data is what ends these at once; other states are re-judged by the engine's 0.1 s tick
             self.evaluate(ts)
 
@@ -193,7 +318,7 @@ class Stream:
         """A sequence gap: counted, raised as an event, book marked out of sync."""
         self.gaps += 1
         self.emit("gap", detail, ts)
-        self.mark_out_of_sync(f"gap: {detail}", ts)
+        self.mark_out_of_sync(f"gap: {detail}", ts, BOOK_GAP)
 
     def checksum(self, ok: bool, ts: float, detail: str = "") -> None:
         if ok:
@@ -201,13 +326,14 @@ class Stream:
         else:
             self.checksum_failed += 1
             self.emit("checksum_failed", detail, ts)
-            self.mark_out_of_sync(f"checksum: {detail}", ts)
+            self.mark_out_of_sync(f"checksum: {detail}", ts, BOOK_CHECKSUM)
 
-    def mark_out_of_sync(self, reason: str, ts: float) -> None:
+    def mark_out_of_sync(self, reason: str, ts: float, cause: str = BOOK_BAD_FRAME) -> None:
         self.version += 1
         if self.book_state is not BOOK_BAD:
             self.book_state = BOOK_BAD
             self.out_of_sync_reason = reason
+            self.oos_cause = cause
             self.evaluate(ts)
 
     def book_rebuilt(self, ts: float, how: str = "snapshot") -> None:
@@ -239,6 +365,7 @@ class Stream:
                 self.emit("crossed", f"best bid {book.best_bid()} >= best ask {book.best_ask()}", ts)
             else:
                 self.emit("uncrossed", "best bid below best ask again", ts)
+            self.evaluate(ts)
 
     def parse_error(self, detail: str, ts: float) -> None:
         self.parse_errors += 1
@@ -256,9 +383,21 @@ class Stream:
             self.frames.append((ts, text))
 
     # ------------------------------------------------------------------ connection
-    def connection_up(self, ts: float, reconnect: bool) -> None:
+    def _set_limit(self) -> None:
+        if self.n_gaps + 1 >= CADENCE_MIN:
+            floor = self.stale_after * QUIET_FLOOR if self.quiet_kind else self.stale_after
+            self.silence_limit = max(floor, CADENCE_K * self.max_gap)
+
+    def acked(self, ts: float) -> None:
+        """The venue acknowledged this stream's subscription: for a book a snapshot is now due."""
+        if self.acked_ts is None or self.acked_ts < self.declared_ts:
+            self.acked_ts = ts
+
+    def connection_up(self, ts: float, reconnect: bool, link: Link | None = None) -> None:
         if reconnect:
             self.reconnects += 1
+        if link is not None:
+            self.link = link
         self.down = False
         self.declared_ts = ts
         if self.book is not None:
@@ -270,6 +409,8 @@ class Stream:
         self.evaluate(ts)
 
     def end(self, ts: float) -> None:
+        if not self.ended:
+            self.end_state = self.state
         self.ended = True
         self.evaluate(ts)
 
@@ -302,7 +443,8 @@ class Stream:
         return s[n // 2] * 1000.0, s[min(n - 1, (n * 99) // 100)] * 1000.0
 
     def lagging(self, now: float | None = None) -> float | None:
-        """Median latency of the last few messages (s) when it exceeds ``lag_after``.
+        """How far (s) the median latency of the last few messages is above the connection's clock
+        baseline, when that exceeds ``lag_after``; else None.
 
         The verdict is recomputed when new samples came, at most every ``LAG_EVERY`` seconds of ``now``
         (the health tick asks ten times a second for every stream; a sort each time added up)."""
@@ -311,68 +453,168 @@ class Stream:
             return verdict
         lat = self._lat
         verdict = None
-        if len(lat) >= 3:
-            recent = sorted(lat[i] for i in range(max(0, len(lat) - LAG_WINDOW), len(lat)))
-            med = recent[len(recent) // 2]
-            if med > self.lag_after:
-                verdict = med
+        k = len(lat)
+        if k:
+            recent = sorted(lat[i] for i in range(max(0, k - LAG_WINDOW), k))
+            link = self.link
+            if link is not None:
+                link.clock_sample(self.last_ts or 0.0, recent[0])
+                base = link.clock_base
+            else:
+                base = recent[0]
+            if k >= 3:
+                med = recent[len(recent) // 2] - base  # type: ignore[operator]
+                if med > self.lag_after:
+                    verdict = med
         self._lag = (self._lat_n, now if now is not None else at, verdict)
         return verdict
+
+    def clock_offset(self) -> float | None:
+        """The venue's clock minus ours (s), as the connection's baseline latency shows it."""
+        if not self._lat_n or self.link is None:
+            return None
+        base = self.link.clock_base
+        return None if base is None else -base
 
     def age(self, now: float) -> float | None:
         return None if self.last_ts is None else max(0.0, now - self.last_ts)
 
     # ------------------------------------------------------------------ health
-    def compute_state(self, now: float) -> tuple[str, str]:
-        """(state, reason) at ``now``."""
+    def compute_state(self, now: float, text: bool = True) -> tuple[str, str, str]:
+        """(state, cause, reason) at ``now``.  ``text=False`` leaves the reason out ("", no formatting):
+        the health tick judges every stream ten times a second and needs words only on a change."""
         if self.ended:
-            return ENDED, "source ended"
+            return ENDED, "", "source ended"
+        link = self.link
         if self.down:
-            return DOWN, "connection down"
+            why = link.down_reason if link is not None else ""
+            return DOWN, LINK_DOWN, f"connection down: {why}" if why else "connection down"
         last = self.last_ts
-        if last is None:
-            waited = now - self.declared_ts
-            if waited > self.stale_after:
-                return STALE, f"no first message after {waited:.1f} s"
-            return CONNECTING, "waiting for the first message"
-        silent = now - last
-        if silent > self.stale_after:
-            return STALE, f"no data for {silent:.1f} s (threshold {self.stale_after:g} s)"
-        if self.book_state is BOOK_BAD:
-            return OUT_OF_SYNC, self.out_of_sync_reason
-        if self.book_state is BOOK_EMPTY and self.book is not None and now - self.declared_ts > self.stale_after:
-            # data flows but no snapshot ever came: there is no book to trust
-            return OUT_OF_SYNC, f"no book snapshot {now - self.declared_ts:.1f} s after subscribing"
-        lag = self.lagging(now)
+        ref = self.declared_ts
+        if last is None or last < ref:
+            first = True  # nothing yet on this connection
+            silent = now - ref
+        else:
+            first = False
+            silent = now - last
+        base = self.stale_after
+        if self.stale_explicit:
+            if silent > base:
+                conn = link is not None and link.silent_for(now) > base
+                if not text:
+                    return STALE, CONNECTION_SILENT if conn else STREAM_SILENT, ""
+                what = f"no first message after {silent:.1f} s" if first else f"no data for {silent:.1f} s"
+                if conn:
+                    return STALE, CONNECTION_SILENT, f"{what}: nothing at all on its connection (threshold {base:g} s)"
+                return STALE, STREAM_SILENT, f"{what} (threshold {base:g} s)"
+        elif link is not None:
+            llast = link.last_ts
+            if llast is None or llast < link.opened_ts:
+                # nothing yet: subscribing (and a recorder's REST snapshots) may take a while
+                waited = now - link.opened_ts
+                if waited > FIRST_FRAME_FACTOR * base:
+                    return STALE, CONNECTION_SILENT, (
+                        f"nothing received on its connection {waited:.1f} s after it opened "
+                        f"(threshold {FIRST_FRAME_FACTOR * base:g} s)" if text else "")
+                return CONNECTING, "", "connected, nothing received yet"
+            if now - llast > base:
+                return STALE, CONNECTION_SILENT, (
+                    f"nothing received on its connection for {now - llast:.1f} s (threshold {base:g} s)"
+                    if text else "")
+            if first:
+                acked = self.acked_ts
+                if acked is not None and self.book is not None and acked >= ref and now - acked > base:
+                    return STALE, STREAM_SILENT, (f"subscription acknowledged {now - acked:.1f} s ago, "
+                                                  f"no first message (threshold {base:g} s)" if text else "")
+            elif silent > self.silence_limit:
+                return STALE, STREAM_SILENT, (
+                    f"no data for {silent:.1f} s while its connection flows (its silences so far: at most "
+                    f"{self.max_gap:.1f} s; threshold {self.silence_limit:.1f} s)" if text else "")
+        if self.book is not None:
+            bs = self.book_state
+            if bs is BOOK_BAD:
+                return OUT_OF_SYNC, self.oos_cause or BOOK_BAD_FRAME, self.out_of_sync_reason
+            if bs is BOOK_EMPTY and not first and now - self.flow_ts > base:
+                # data flows but no snapshot ever came: there is no book to trust
+                return OUT_OF_SYNC, BOOK_NO_SNAPSHOT, (
+                    f"no book snapshot {now - self.flow_ts:.1f} s after its data began" if text else "")
+            if self.crossed:
+                return OUT_OF_SYNC, BOOK_CROSSED, "crossed book: best bid at or above best ask"
+        n, at, lag = self._lag  # the cached verdict (see lagging), without a call when it stands
+        if n != self._lat_n and now - at >= LAG_EVERY:
+            lag = self.lagging(now)
         if lag is not None:
-            return LAGGING, f"exchange time {lag:.2f} s behind (threshold {self.lag_after:g} s)"
-        return LIVE, ""
+            backlog = link.backlog if link is not None else 0
+            if backlog > BACKLOG_FRAMES:
+                return LAGGING, BACKLOG, (f"{lag:.2f} s behind: {backlog} frames received and not yet "
+                                          f"processed (threshold {self.lag_after:g} s)" if text else "")
+            return LAGGING, EXCHANGE_BEHIND, (f"exchange time {lag:.2f} s behind its usual offset "
+                                              f"(threshold {self.lag_after:g} s)" if text else "")
+        if silent > base:
+            if first:
+                return QUIET, "", "no message yet; its connection is flowing"
+            return QUIET, "", (f"no message for {silent:.1f} s; its connection is flowing" if text else "")
+        if first:
+            return CONNECTING, "", "waiting for the first message"
+        return LIVE, "", ""
 
     def evaluate(self, now: float) -> str:
         """Recompute the state; a change is raised as an event stamped when it happened."""
-        state, reason = self.compute_state(now)
+        state, cause, _ = self.compute_state(now, False)
         old = self.state
-        if state is not old:
+        if state is not old or (cause != self.cause and state in BAD_STATES):
+            reason = self.compute_state(now)[2]
             when = now
-            if state is STALE:
+            if state is STALE and old is not STALE:
                 # it went stale when the threshold ran out, not when we noticed
-                ref = self.last_ts if self.last_ts is not None else self.declared_ts
-                when = min(now, max(ref + self.stale_after, self.state_since))
-            self.state = state
-            self.state_since = when
+                when = min(now, max(self._stale_from(now, cause), self.state_since))
+            old_cause = self.cause
+            self.cause = cause
+            if state is not old:
+                if old in BAD_STATES:
+                    self.last_problem = Problem(old, old_cause, self.last_problem.reason if self.last_problem else "",
+                                                self.state_since, when - self.state_since)
+                if state in BAD_STATES:
+                    self.last_problem = Problem(state, cause, reason, when, None)
+                self.state = state
+                self.state_since = when
+            elif self.last_problem is not None:
+                self.last_problem = self.last_problem._replace(cause=cause, reason=reason)
             self.version += 1
-            if state is STALE:
-                self.emit("stale", reason, when)
-            elif old is STALE and state not in (ENDED, DOWN):
-                self.emit("recovered", f"data again ({state})", when)
-            elif old is OUT_OF_SYNC and state in (LIVE, LAGGING):
-                self.emit("recovered", "book in sync again", when)
-            elif state is LAGGING:
-                self.emit("lagging", reason, when)
-            elif old is LAGGING and state is LIVE:
-                self.emit("recovered", "latency back under threshold", when)
-            elif state is OUT_OF_SYNC:
-                self.emit("out_of_sync", reason, when)
-            elif state is DOWN:
-                self.emit("down", reason, when)
+            if state is not old:
+                self._announce(old, state, cause, reason, when)
         return state
+
+    def _stale_from(self, now: float, cause: str) -> float:
+        """When the silence that made this stream stale crossed its threshold."""
+        base = self.stale_after
+        link = self.link
+        if cause == CONNECTION_SILENT and not self.stale_explicit and link is not None:
+            if link.last_ts is None or link.last_ts < link.opened_ts:
+                return link.opened_ts + FIRST_FRAME_FACTOR * base
+            return now - link.silent_for(now) + base
+        ref = self.last_ts if self.last_ts is not None and self.last_ts >= self.declared_ts else self.declared_ts
+        if self.stale_explicit:
+            return ref + base
+        if self.last_ts is None or self.last_ts < self.declared_ts:
+            return (self.acked_ts or ref) + base
+        return ref + self.silence_limit
+
+    def _announce(self, old: str, state: str, cause: str, reason: str, when: float) -> None:
+        if state is STALE:
+            self.emit_cause("stale", reason, when, cause)
+        elif old is STALE and state not in (ENDED, DOWN):
+            self.emit("recovered", f"data again ({state})", when)
+        elif old is OUT_OF_SYNC and state in (LIVE, LAGGING, QUIET):
+            self.emit("recovered", "book in sync again", when)
+        elif state is LAGGING:
+            self.emit_cause("lagging", reason, when, cause)
+        elif old is LAGGING and state in (LIVE, QUIET):
+            self.emit("recovered", "latency back under threshold", when)
+        elif state is OUT_OF_SYNC:
+            self.emit_cause("out_of_sync", reason, when, cause)
+        elif state is DOWN:
+            self.emit_cause("down", reason, when, cause)
+
+    def emit_cause(self, kind: str, detail: str, ts: float, cause: str) -> None:
+        self._sink(Event(ts, self.key, kind, detail, cause))

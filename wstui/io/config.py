@@ -1,8 +1,10 @@
-"""The ``wstui watch --config FILE`` TOML file: streams, endpoints and stale thresholds.
+"""The ``wstui watch --config FILE`` TOML file: streams, endpoints and stale thresholds (``wstui replay
+--config FILE`` takes its thresholds only).
 
 ::
 
-    stale_after = 5            # default threshold in seconds (the command line's --stale-after wins)
+    stale_after = 5            # an explicit threshold in seconds for every stream (the command line's
+                               # --stale-after wins; without either, health learns each stream's cadence)
     lag_after = 3
     streams = [
       "kraken:BTC/USD",

@@ -30,7 +30,7 @@ from ..core.text import clean
 from ..engine import Engine
 from ..runner import EngineThread, run_source
 from . import fmt
-from .widgets.events import EventsLog
+from .widgets.events import EventsLog, EventsScreen
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
 from .widgets.connections import ConnectionsScreen
@@ -50,6 +50,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("Enter", "the selected stream in detail: events, integrity, book, trades, raw frames"),
     ("n", "connections: streams vs the venue's limit, rates, ping, reconnects and why, subscribe budget"),
     ("s", "jump to the next stream that is not healthy"),
+    ("e", "the events log full screen: scroll back, filter by kind (a, k) and stream (f)"),
     ("]  [", "coarser / finer price grouping of the ladder"),
     ("space", "pause / resume the replay"),
     ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
@@ -57,7 +58,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("?", "this help (escape or ? closes it)"),
     ("q  ctrl+c", "quit"),
 )
-FOOTER = (("q", "quit"), ("?", "help"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
+FOOTER = (("q", "quit"), ("?", "help"), ("e", "events"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
           ("[ ]", "group"), ("↑↓", "stream"))
 
 
@@ -140,8 +141,12 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
     return t
 
 
+BANNER_ORDER = (("down", "▼ DOWN"), ("stale", "✖ STALE"), ("out_of_sync", "✖ OUT OF SYNC"), ("lagging", "▲ LAGGING"))
+
+
 def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, str]:
-    """The alarm line (text, level): names every stream that is stale, out of sync or down."""
+    """The alarm line (text, level): counts every unhealthy state, then names the streams in each with
+    the cause.  Healthy: says so, with the quiet streams counted and the exchange clock offset in words."""
     if error:
         return Text(f" ✖ the engine stopped: {clean(error, 200)}", no_wrap=True, overflow="ellipsis"), "bad"
     if snap is None:
@@ -150,30 +155,39 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
         return Text(f" ✖ RECORDING FAILED ({snap.recording_dropped:,} records dropped): "
                     f"{clean(snap.recording_error, 160)}", no_wrap=True, overflow="ellipsis"), "bad"
     groups: dict[str, list[str]] = {}
-    lagging = []
     for s in snap.streams:
-        name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
-        if s.state == "stale":
-            since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
-            groups.setdefault("✖ STALE", []).append(f"{name} ({since})")
-        elif s.state == "out_of_sync":
-            groups.setdefault("✖ OUT OF SYNC", []).append(name)
-        elif s.state == "down":
-            groups.setdefault("▼ DOWN", []).append(name)
-        elif s.state == "lagging":
-            lagging.append(name)
+        if s.state in ("stale", "out_of_sync", "down", "lagging"):
+            name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
+            why = fmt.cause(s.cause) if s.cause else ""
+            if s.state == "stale":
+                since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
+                why = f"{why}, {since}" if why else since
+            groups.setdefault(s.state, []).append(f"{name} ({why})" if why else name)
     if groups:
         t = Text(no_wrap=True, overflow="ellipsis")
-        for label, names in groups.items():
-            t.append(f" {label} ({len(names)}): ", "bold")
-            t.append(", ".join(names) + " ")
-        return t, "bad"
-    if lagging:
-        return Text(" ▲ LAGGING: " + ", ".join(lagging), no_wrap=True, overflow="ellipsis"), "warn"
+        counts = []
+        for k, label in BANNER_ORDER:
+            if k in groups:
+                icon, word = label.split(" ", 1)
+                counts.append(f"{icon} {len(groups[k])} {word}")
+        t.append(" " + " · ".join(counts) + " │", "bold")
+        for k, label in BANNER_ORDER:
+            if k in groups:
+                t.append(f" {label.split(' ', 1)[1]}: ", "bold")
+                t.append(", ".join(groups[k]) + " ")
+        level = "warn" if set(groups) == {"lagging"} else "bad"
+        return t, level
     n = len(snap.streams)
     if snap.ended:
         return Text(f" ■ replay ended: {n} streams, {snap.events_total:,} events · r restarts"), "dim"
-    return Text(f" ✓ all {n} streams healthy"), "ok"
+    quiet = sum(1 for s in snap.streams if s.state == "quiet")
+    text = (f" ✓ all {n} streams healthy" if n != 1 else " ✓ the stream is healthy") + (f" ({quiet} quiet: nothing missing, the market is calm)" if quiet else "")
+    offs = [s.clock_offset_s for s in snap.streams if s.clock_offset_s is not None]
+    if offs:
+        words = fmt.clock_offset(max(offs, key=abs))
+        if words:
+            text += " · " + words
+    return Text(text, no_wrap=True, overflow="ellipsis"), "ok"
 
 
 class HelpScreen(ModalScreen):
@@ -187,8 +201,9 @@ class HelpScreen(ModalScreen):
         for keys, what in KEYS:
             t.append(f"  {keys:<20}", "bold")
             t.append(f"{what}\n")
-        t.append("\nStates: ● live  ○ connecting  ▲ LAGGING  ■ ended\n")
-        t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (named in the red banner)\n")
+        t.append("\nStates: ● live  ◦ quiet (nothing missing)  ○ connecting  ▲ LAGGING  ■ ended\n")
+        t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (counted and named in the red banner)\n")
+        t.append("        ↺ was …: a problem that just ended (held a few seconds)\n")
         t.append("Ladder: changed sizes flash; a red title means do not trust it.\n")
         t.append("Times: the engine clock in UTC (in a replay, the capture's).")
         with Vertical(id="help-box"):
@@ -237,6 +252,7 @@ class WstuiApp(App):
         Binding("left_square_bracket", "group(False)", "finer"),
         Binding("s", "next_alert", "next alert"),
         Binding("n", "connections", "connections", show=False),
+        Binding("e", "events", "events"),
         Binding("j", "cursor(1)", show=False),
         Binding("k", "cursor(-1)", show=False),
     ]
@@ -304,7 +320,8 @@ class WstuiApp(App):
         """The replay has ended (its last pass is over): play it again on a fresh engine."""
         old, src = self.engine, self.source
         self.engine = Engine(
-            stale_after=old.stale_after, lag_after=old.lag_after, stale_overrides=old.stale_overrides,
+            stale_after=old.stale_after if old.stale_explicit else None, lag_after=old.lag_after,
+            stale_overrides=old.stale_overrides,
             book_depth=old.book_depth, tape_depth=old.tape_depth, events_max=old.events.maxlen or 2000,
             bad_max=old.bad_records.maxlen or 1000, source=old.source, file=old.file,
         )
@@ -341,6 +358,8 @@ class WstuiApp(App):
             banner.update(btext)
             banner.set_classes(f"-{level}")
         if snap is None or snap is self.snap:
+            if snap is not None and self.w_table.hold_expired():  # a held problem's time is up
+                self.w_table.update_snapshot(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
             return
         self.snap = snap
@@ -361,6 +380,8 @@ class WstuiApp(App):
         self.engine.focus = self._focus(snap)
         self._show_selection(snap)
         self.w_events.update_snapshot(snap)
+        if isinstance(self.screen, EventsScreen):
+            self.screen.events_log.update_snapshot(snap)
         self.stats.busy_s += time.perf_counter() - t0
 
     def _focus(self, snap: Snapshot) -> frozenset[str]:
@@ -435,7 +456,7 @@ class WstuiApp(App):
         at = table.keys.index(table.selected) if table.selected in table.keys else -1
         for i in range(1, n + 1):
             s = snap.stream(table.keys[(at + i) % n])
-            if s is not None and s.state not in ("live", "ended"):
+            if s is not None and s.state not in ("live", "ended", "quiet"):
                 table.select(s.key)
                 return
         self.notify("every stream is healthy", timeout=1.5)
@@ -443,6 +464,12 @@ class WstuiApp(App):
     def action_connections(self) -> None:
         if not isinstance(self.screen, ConnectionsScreen):
             self.push_screen(ConnectionsScreen())
+
+    def action_events(self) -> None:
+        if isinstance(self.screen, EventsScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(EventsScreen(self.selected))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

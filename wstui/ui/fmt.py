@@ -20,6 +20,21 @@ BADGES: dict[str, tuple[str, str]] = {
     "out_of_sync": ("✖ OUT OF SYNC", "bad"),
     "down": ("▼ DOWN", "bad"),
     "ended": ("■ ended", "dim"),
+    "quiet": ("◦ quiet", "dim"),
+}
+
+# alarm cause -> words on screen (the JSON keeps the names; the README's health table lists both)
+CAUSES: dict[str, str] = {
+    "connection_silent": "connection silent",
+    "stream_silent": "stream silent",
+    "link_down": "link down",
+    "exchange_behind": "exchange behind",
+    "backlog": "we are behind",
+    "book_gap": "book gap",
+    "book_checksum": "checksum failed",
+    "book_crossed": "book crossed",
+    "book_bad_frame": "bad frame",
+    "book_no_snapshot": "no snapshot",
 }
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -154,3 +169,45 @@ def fit(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: max(0, width - 1)] + "…"
+
+
+def cause(name: str) -> str:
+    return CAUSES.get(name, clean(name, 24))
+
+
+def span(sec: float) -> str:
+    """A length of time in words: ``2.3 s``, ``4 min``, ``3 h``, ``5 days``, ``4 months``."""
+    a = abs(sec)
+    if a < 90:
+        return f"{a:.1f} s"
+    if a < 5400:
+        return f"{a / 60:.0f} min"
+    if a < 172800:
+        return f"{a / 3600:.0f} h"
+    if a < 60 * 86400:
+        return f"{a / 86400:.0f} days"
+    if a < 730 * 86400:
+        return f"{a / (30.44 * 86400):.0f} months"
+    return f"{a / (365.25 * 86400):.0f} years"
+
+
+def clock_offset(off: float | None) -> str:
+    """The venue's clock against ours in words ("" when it is just network latency)."""
+    if off is None or not math.isfinite(off) or -0.5 < off <= 0.0:
+        return ""
+    if off < 0:
+        text = f"exchange clock {span(off)} behind"
+        return text + (": a replayed capture?" if off <= -3600 else " (its usual offset, not lag)")
+    text = f"exchange clock {span(off)} ahead of ours"
+    return text + (": a skewed clock?" if off >= 3600 else " (clock skew: latencies read low)")
+
+
+def problem(p, now: float | None = None) -> str:
+    """A stream's latest unhealthy spell: ``last: STALE (connection silent) 1.5 s at 12:00:01.250``."""
+    if p is None:
+        return ""
+    what = BADGES.get(p.state, (p.state, ""))[0].split(" ", 1)[-1]
+    why = f" ({cause(p.cause)})" if p.cause else ""
+    if p.lasted is None:
+        return f"{what}{why} since {clock(p.since)}"
+    return f"last: {what}{why} {span(p.lasted)} at {clock(p.since)}"

@@ -177,8 +177,9 @@ class BinanceSpot(Venue):
             self._depth(inner, ts, n)
         elif e == "aggTrade" or e == "trade":
             st = self._trades(inner["s"])
-            exch = inner.get("T") or inner.get("E")
-            st.data(ts, n, exch / 1000.0 if exch else None)
+            sent = inner.get("E")  # event (send) time: latency; T is the match time, for the tape
+            st.data(ts, n, sent / 1000.0 if sent else None)
+            exch = inner.get("T") or sent
             st.trade(ts, "sell" if inner.get("m") else "buy", inner["p"], inner["q"],
                      exch / 1000.0 if exch else None)
         else:

@@ -249,7 +249,7 @@ class BitfinexV2(Venue):
             t = msg[2]
             mts = t[1]
             exch = mts / 1000.0 if type(mts) is int else None
-            st.data(ts, len(data), exch)
+            st.data(ts, len(data), None)  # MTS is the match time, not when it was sent: no latency from it
             if payload == "te" or payload == "fte":
                 amount = _text(t[2])
                 if amount[0] == "-":

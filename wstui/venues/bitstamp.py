@@ -132,7 +132,7 @@ class BitstampV2(Venue):
             d = msg["data"]
             mt = d.get("microtimestamp")
             exch = int(mt) / 1e6 if mt else None
-            st.data(ts, n, exch)
+            st.data(ts, n, None)  # a trade's microtimestamp is its match time: no latency from it
             typ = d.get("type")
             side = "buy" if typ == 0 else "sell" if typ == 1 else ""
             p = d.get("price_str")

@@ -168,7 +168,7 @@ class BybitSpot(Venue):
             st = self._declare(topic)
         if st.tape is not None:
             rows = _trades(msg.data)
-            st.data(ts, n, rows[-1].T / 1000.0 if rows else None)
+            st.data(ts, n, msg.ts / 1000.0 if msg.ts else None)  # send time; T (match time) is the tape's
             for t in rows:
                 st.trade(ts, _SIDE.get(t.S, ""), t.p, t.v, t.T / 1000.0)
             return

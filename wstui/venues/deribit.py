@@ -245,7 +245,7 @@ class Deribit(Venue):
             return
         st = ch.stream
         if st is not None:
-            st.data(ts, n, trades[-1]["timestamp"] / 1000.0)  # one message, however many trades
+            st.data(ts, n, None)  # one message, however many trades; their timestamps are match times
             for t in trades:
                 st.trade(ts, t.get("direction", ""), _text(t["price"]), _text(t["amount"]), t["timestamp"] / 1000.0)
             return
@@ -256,5 +256,5 @@ class Deribit(Venue):
             exch = t["timestamp"] / 1000.0
             if sym not in counted:
                 counted.add(sym)
-                st.data(ts, n, exch)
+                st.data(ts, n, None)
             st.trade(ts, t.get("direction", ""), _text(t["price"]), _text(t["amount"]), exch)

@@ -89,7 +89,7 @@ class GeminiV2(Venue):
             st = self.declare(msg["symbol"], "trades", tape=True)
             stamp = msg.get("timestamp")
             exch = stamp / 1000.0 if type(stamp) is int else None
-            st.data(ts, len(data), exch)
+            st.data(ts, len(data), None)  # the trade's own time (match), not when it was sent
             st.trade(ts, msg.get("side", ""), msg["price"], msg["quantity"], exch)
         elif typ == "heartbeat":
             self.ctx.heartbeat(ts)

@@ -206,7 +206,7 @@ class KrakenV2(Venue):
                 exch = iso_ts(t["timestamp"]) if "timestamp" in t else None
                 if st.key not in counted:  # one message however many trades the frame holds
                     counted.add(st.key)
-                    st.data(ts, len(data), exch)
+                    st.data(ts, len(data), None)  # the match time (for the tape), not when it was sent
                 p = t["price"]
                 q = t["qty"]
                 st.trade(ts, t.get("side", ""), p if type(p) is str else str(p),
@@ -217,8 +217,10 @@ class KrakenV2(Venue):
             res = msg.get("result") or {}
             if msg.get("success") and res.get("channel") == "book" and "symbol" in res:
                 self._declare("book", res["symbol"], res.get("depth"))
+                self._book(res["symbol"]).acked(ts)  # its snapshot is due now
             elif msg.get("success") and res.get("channel") == "trade" and "symbol" in res:
                 self._declare("trade", res["symbol"], None)
+                self._trades(res["symbol"]).acked(ts)
             elif not msg.get("success"):
                 # the venue refused it (an unknown pair): said on the streams it names, which get no data
                 sym = msg.get("symbol")

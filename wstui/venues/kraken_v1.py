@@ -99,7 +99,7 @@ class KrakenV1(Venue):
         elif name == "trade":
             st = self.declare(pair, "trades")
             rows = msg[1]
-            st.data(ts, n, float(rows[-1][2]) if rows else None)
+            st.data(ts, n, None)  # rows carry match times only: no latency from them
             for t in rows:
                 st.trade(ts, _SIDES.get(t[3], ""), t[0], t[1], float(t[2]))
         else:

@@ -137,7 +137,7 @@ class OKX(Venue):
         elif ch == "trades" or ch == "trades-all":
             st = self.declare(inst, "trades")
             rows = msg["data"]
-            st.data(ts, n, int(rows[-1]["ts"]) / 1000.0 if rows else None)
+            st.data(ts, n, None)  # rows carry match times only: no latency from them
             for t in rows:
                 exch = int(t["ts"]) / 1000.0
                 st.trade(ts, t.get("side", ""), t["px"], t["sz"], exch)

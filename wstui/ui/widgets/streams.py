@@ -12,10 +12,15 @@ header sorts by that column); ``g`` groups the rows by venue, then by connection
 on a group's line collapses or opens it); the mouse wheel scrolls; Enter on a stream opens its detail.
 
 A row whose stream is stale, out of sync or down is drawn entirely in the alarm style, and its badge
-says so in words (NO_COLOR terminals).
+says so in words (NO_COLOR terminals).  The last column says why (the alarm's cause and reason), or the
+stream's last problem after it recovered (what, how long, when), or its exchange clock offset.  A problem
+that came and went between two looks (a 0.4 s disconnect) is held on screen: its row shows
+``↺ was DOWN`` for ``HOLD_S`` seconds of wall time.
 """
 
 from __future__ import annotations
+
+import time
 
 from textual import events
 from textual.binding import Binding
@@ -46,6 +51,7 @@ COLUMNS = (
     ("cksum", "cksum", 9, True),
     ("resync", "resync", 6, True),
     ("reconn", "reconn", 6, True),
+    ("why", "why / last problem", 100, False),  # the last column: cut by the screen's edge
 )
 COL_INDEX = {c[0]: i for i, c in enumerate(COLUMNS)}
 CHANNEL_ORDER = {"book": 0, "trades": 1}
@@ -56,19 +62,54 @@ SEVERITY = {"down": 0, "out_of_sync": 1, "stale": 2, "lagging": 3, "connecting":
 SORTS = ("worst", "venue", "symbol", "channel", "age", "r1", "r10", "lat", "gaps", "cksum", "resync", "reconn")
 
 
-def row_class(s: StreamView) -> str:
+ALARM = frozenset(("stale", "out_of_sync", "down", "lagging"))
+HOLD_S = 3.0  # wall seconds a problem that already ended stays flagged on its row
+WHY_W = 70
+
+
+def why(s: StreamView) -> str:
+    """The last column: the alarm's cause and reason, else the last problem, else the clock offset."""
+    if s.state in ALARM:
+        return f"{fmt.cause(s.cause)}: {clean(s.reason, WHY_W)}" if s.cause else clean(s.reason, WHY_W)
+    parts = []
+    if s.last_problem is not None:
+        parts.append(fmt.problem(s.last_problem))
+    if s.state in ("quiet", "connecting") and s.reason:
+        parts.append(clean(s.reason, WHY_W))
+    off = fmt.clock_offset(s.clock_offset_s)
+    if off:
+        parts.append(off)
+    return " · ".join(parts)
+
+
+def row_class(s: StreamView, held: bool = False) -> str:
     if s.state in ROW_BAD:
         return "streams--bad"
-    if s.state in ("lagging", "connecting"):
+    if s.state in ("lagging", "connecting") or held:
         return "streams--warn"
     if s.state == "ended":
         return "streams--dim"
     return ""
 
 
-def cells(s: StreamView) -> list[tuple[str, str]]:
-    """Each column's text and style class ("" = the row's style), in COLUMNS order."""
+def mark_problem(spark: str, s: StreamView, now: float | None) -> str:
+    """The sparkline with the second the last problem began marked ``!`` (while it is in view)."""
+    lp = s.last_problem
+    if lp is None or now is None or not spark:
+        return spark
+    back = int(now) - int(lp.since)  # whole seconds ago; the sparkline's last cell is the last whole second
+    i = len(spark) - back
+    if 0 <= i < len(spark):
+        return spark[:i] + "!" + spark[i + 1:]
+    return spark
+
+
+def cells(s: StreamView, held: bool = False, now: float | None = None) -> list[tuple[str, str]]:
+    """Each column's text and style class ("" = the row's style), in COLUMNS order.  ``held``: the stream's
+    last problem ended moments ago: the badge says so for a few seconds."""
     badge, bcls = fmt.badge(s.state)
+    if held and s.last_problem is not None:
+        badge, bcls = "↺ was " + fmt.badge(s.last_problem.state)[0].split(" ", 1)[-1], "warn"
     ck = "-" if not (s.checksum_ok or s.checksum_failed) else f"{s.checksum_ok}/{s.checksum_failed}"
     lat = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
     return [
@@ -79,12 +120,13 @@ def cells(s: StreamView) -> list[tuple[str, str]]:
         (fmt.age(s.last_age_s), ""),
         (fmt.rate(s.rate_1s), ""),
         (fmt.rate(s.rate_10s), ""),
-        (fmt.sparkline(s.history, SPARK_W), "streams--spark"),
+        (mark_problem(fmt.sparkline(s.history, SPARK_W), s, now), "streams--spark"),
         (lat, ""),
         (str(s.gaps), "streams--bad" if s.gaps else ""),
         (ck, "streams--bad" if s.checksum_failed else ""),
         (str(s.resyncs), ""),
         (str(s.reconnects), ""),
+        (fmt.fit(why(s), WHY_W + 30), ""),
     ]
 
 
@@ -179,6 +221,9 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.reverse = False
         self._fit: dict[int, int] = {}  # widths of the fit-the-content columns, over every stream
         self._fit_keys: frozenset[str] = frozenset()
+        self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
+        self._first = True
+        self._now: float | None = None  # the engine clock of the last snapshot
 
     # ------------------------------------------------------------ data
     @property
@@ -191,10 +236,21 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def cell(self, key: str, column: str) -> str:
         """The text a column shows for a stream (what is on screen when the column is visible)."""
-        return cells(self.views[key])[COL_INDEX[column]][0]
+        return cells(self.views[key], self.is_held(key), self._now)[COL_INDEX[column]][0]
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
         self.views = {s.key: s for s in snap.streams}
+        self._now = snap.now
+        wall = time.monotonic()
+        held_map = self._held
+        for s in snap.streams:
+            lp = s.last_problem
+            if lp is not None and lp.lasted is not None and s.state not in ALARM:
+                h = held_map.get(s.key)
+                if h is None or h[0] != lp.since:
+                    # a problem seen for the first time already over: hold it (not at start-up)
+                    held_map[s.key] = (lp.since, 0.0 if self._first else wall + HOLD_S)
+        self._first = False
         cur = self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None
         # the cursor stays on a group's line; else on the selected stream
         self._order(cur if isinstance(cur, Group) else (selected if selected is not None else self.selected))
@@ -240,6 +296,20 @@ class StreamsTable(LinesWidget, can_focus=True):
             self._fit_keys = names
             self._fit = {i: max([len(COLUMNS[i][1])] + [len(cells(s)[i][0]) for s in self.views.values()])
                          for i, c in enumerate(COLUMNS) if c[2] is None}
+
+    def hold_expired(self) -> bool:
+        """A held row whose time is up (its cells must be redrawn even with no new snapshot)."""
+        now = time.monotonic()
+        out = False
+        for key, (since, until) in self._held.items():
+            if 0.0 < until <= now:
+                self._held[key] = (since, 0.0)
+                out = True
+        return out
+
+    def is_held(self, key: str) -> bool:
+        h = self._held.get(key)
+        return h is not None and time.monotonic() < h[1]
 
     def visible_keys(self) -> list[str]:
         """The streams of the rows on screen (and one screen either side: the next page is ready)."""
@@ -435,8 +505,9 @@ class StreamsTable(LinesWidget, can_focus=True):
                 rows.append(((fmt.fit(text, width) + " " * max(0, width - len(text)), style),))
                 continue
             view = self.views[key]
-            row_cells = cells(view)
-            rcls = row_class(view)
+            held = self.is_held(key)
+            row_cells = cells(view, held, self._now)
+            rcls = row_class(view, held)
             cursor = r == self.cursor
             pieces = []
             for i in shown:
