@@ -19,7 +19,7 @@ def test_recorded_repairs_replay_to_the_same_books(tmp_path, venue, syms):
     rec = tmp_path / f"{venue}.jsonl.gz"
     with Served("--sim", "--rate", 50, "--seed", 9, "--fault", "gap@0.7s:1", "--fault", "corrupt@1.2s") as srv:
         p = subprocess.run(wstui_cmd("watch", *[f"{venue}:{s}" for s in syms], "--endpoint", f"{venue}={srv.url()}",
-                                     "--headless", "--json", "--duration", 2.0, "--record", rec),
+                                     "--headless", "--json", "--duration", 3.5, "--record", rec),
                            cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
     assert p.returncode == 0, p.stderr
     no_traceback(p.stderr)
