@@ -21,6 +21,7 @@ from collections import deque
 from fnmatch import fnmatchcase
 from typing import Any, Callable
 
+from .core.book import BadLevel
 from .core.snapshot import BadRecord, ConnView, Snapshot, StreamView
 from .core.stream import BOOK_EMPTY, Event, Stream
 from .core.text import clean
@@ -232,14 +233,52 @@ class Engine:
     def _frame_failed(self, conn: Conn, exc: Exception, data: str | bytes, ts: float) -> None:
         """A frame the adapter could not handle: reported, and any book it had begun to change (the
         streams that took data at this very instant) is marked out of sync: a half-applied frame must
-        not leave a wrong book looking fine."""
-        why = _brief(exc)
-        conn.parse_error(f"{conn.venue.name} frame not understood: {why}: {str(data)[:120]}", ts)
+        not leave a wrong book looking fine.
+
+        An invalid level (:class:`BadLevel`) names the book side it was meant for: the rejection is
+        counted on that stream and its book marked, whatever state it was in (a snapshot may have been
+        half applied).  On a venue without sequence numbers a frame that failed before naming any stream
+        may have been a lost update: every book of the connection becomes suspect."""
+        target = self.owner(exc, conn)
+        if target is not None:
+            conn.parse_error(f"{conn.venue.name} rejected an invalid value: {exc}: {str(data)[:120]}", ts, target)
+            if target.book is not None:
+                target.mark_out_of_sync(f"invalid value rejected ({clean(str(exc), 120)})", ts)
+                conn.resubscribe(target, "invalid value rejected")
+        else:
+            why = _brief(exc)
+            conn.parse_error(f"{conn.venue.name} frame not understood: {why}: {str(data)[:120]}", ts)
+        why = clean(str(exc) if target is not None else _brief(exc), 120)
+        marked = False
         for st in conn.streams.values():
-            if st.book is not None and st.last_ts == ts and st.book_state is not BOOK_EMPTY:
-                st.parse_errors += 1
-                st.mark_out_of_sync(f"a frame failed while being applied ({clean(why, 120)})", ts)
-                conn.resubscribe(st, "a frame failed while being applied")
+            if st.book is not None and st.last_ts == ts and st is not target:
+                marked = True
+                if st.book_state is not BOOK_EMPTY:
+                    st.parse_errors += 1
+                    st.mark_out_of_sync(f"a frame failed while being applied ({why})", ts)
+                    conn.resubscribe(st, "a frame failed while being applied")
+        if target is None and not marked and conn.venue.unsequenced:
+            for st in conn.venue.book_streams():
+                if st.book_state is not BOOK_EMPTY:
+                    st.mark_out_of_sync(f"a frame that may have been an update could not be read ({why})", ts)
+                    conn.resubscribe(st, "an update could not be read")
+
+    def owner(self, exc: BaseException, conn: Conn | None = None):
+        """The stream whose book side a :class:`BadLevel` was meant for (None: not such an error)."""
+        if not isinstance(exc, BadLevel):
+            return None
+        if exc.stream is not None:
+            return exc.stream
+        side = exc.side
+        if side is None:
+            return None
+        for st in (conn.streams.values() if conn is not None else self.streams.values()):
+            b = st.book
+            if b is not None and (b.bids is side or b.asks is side):
+                return st
+        if conn is not None:
+            return self.owner(exc, None)
+        return None
 
     def close(self, conn_id: str, ts: float, reason: str = "") -> None:
         conn = self.conns.get(conn_id)
@@ -267,6 +306,12 @@ class Engine:
                 try:
                     cb(body, err, self.now)
                 except Exception as exc:
+                    st = self.owner(exc)
+                    if st is not None:  # an invalid level in a snapshot or in diffs applied after it
+                        st.parse_error(f"snapshot rejected: {clean(str(exc), 200)}", self.now)
+                        st.mark_out_of_sync(f"invalid value rejected ({clean(str(exc), 120)})", self.now)
+                        self.bad(f"{st.key}: snapshot rejected: {exc}")
+                        continue
                     self.event(Event(self.now, "engine", "parse_error", f"snapshot handler failed: {_brief(exc)}"))
                     self.bad(f"snapshot handler failed: {_brief(exc)}")
 

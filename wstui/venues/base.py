@@ -69,6 +69,9 @@ class Venue:
     """Host names this adapter speaks for (suffix match); refine with ``matches``."""
     url: ClassVar[str] = ""
     """The venue's public WebSocket endpoint for live use."""
+    unsequenced: ClassVar[bool] = False
+    """True for venues whose updates carry no sequence number: a frame that cannot be read may have
+    been a lost update, so it makes every book of the connection suspect."""
 
     def __init__(self, ctx: ConnContext) -> None:
         self.ctx = ctx

@@ -15,14 +15,14 @@ requested (buffering diffs meanwhile) to rebuild it.  In replay the snapshot com
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
 from ..core.book import Book
 from ..core.stream import Stream
 from .base import Venue
-from .checks import SnapshotWait
+from .checks import SnapshotWait, levels
 
 _loads = orjson.loads
 
@@ -189,12 +189,8 @@ class BinanceSpot(Venue):
                 self._gap(st, sy, ev, ts, why)
                 return False
         book = st.book
-        bids = book.bids
-        asks = book.asks
-        for p, q in ev["b"]:
-            bids.set(float(p), p, q, float(q))
-        for p, q in ev["a"]:
-            asks.set(float(p), p, q, float(q))
+        book.bids.update(levels(ev["b"], 2, book.bids, "b"))
+        book.asks.update(levels(ev["a"], 2, book.asks, "a"))
         book.updates += 1
         sy.prev_u = u
         st.check_crossed(ts)
@@ -207,10 +203,10 @@ class BinanceSpot(Venue):
         sy.buffer.clear()
         sy.buffer.append(ev)
         if sy.due(ts):
-            self._request(ev["s"], st, sy)
+            self._request(st.symbol, st, sy)
 
     def snapshot_url(self, sym: str) -> str:
-        return f"{self.rest}?symbol={sym}&limit=1000"
+        return f"{self.rest}?symbol={quote(sym, safe='')}&limit=1000"
 
     def _request(self, sym: str, st: Stream, sy: _Sync) -> None:
         sy.requested = True
@@ -224,13 +220,11 @@ class BinanceSpot(Venue):
         try:
             snap = _loads(body)
             last = int(snap["lastUpdateId"])
-            bids = snap["bids"]
-            asks = snap["asks"]
+            book: Book = st.book
+            book.load(levels(snap["bids"], 2, book.bids, "bids"), levels(snap["asks"], 2, book.asks, "asks"))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc!r}")
+            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc}")
             return
-        book: Book = st.book
-        book.load(bids, asks)
         sy.last_id = last
         sy.prev_u = None
         sy.snapshots += 1
@@ -253,5 +247,5 @@ class BinanceFutures(BinanceSpot):
 
     def snapshot_url(self, sym: str) -> str:
         if "dstream" in self.ctx.addr:
-            return f"https://dapi.binance.com/dapi/v1/depth?symbol={sym}&limit=1000"
+            return f"https://dapi.binance.com/dapi/v1/depth?symbol={quote(sym, safe='')}&limit=1000"
         return super().snapshot_url(sym)

@@ -21,11 +21,13 @@ exchange's digits.  ``order_book_<pair>`` (top 100, a full snapshot in every mes
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import orjson
 
 from ..core.stream import BOOK_OK, Stream
 from .base import Venue
-from .checks import SnapshotWait
+from .checks import SnapshotWait, levels
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -50,6 +52,7 @@ class BitstampV2(Venue):
     name = "bitstamp"
     hosts = ("ws.bitstamp.net",)
     url = "wss://ws.bitstamp.net"
+    unsequenced = True  # no sequence numbers: an unreadable frame may have been a lost update
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
@@ -159,15 +162,16 @@ class BitstampV2(Venue):
             sy.dropped += 1
             return
         book = st.book
-        book.bids.update(d["bids"])
-        book.asks.update(d["asks"])
+        book.bids.update(levels(d["bids"], 2, book.bids, "bids"))
+        book.asks.update(levels(d["asks"], 2, book.asks, "asks"))
         book.updates += 1
         sy.applied += 1
         st.check_crossed(ts)
 
     def _request(self, st: Stream, sy: _Sync) -> None:
         sy.requested = True
-        self.ctx.fetch(REST + st.symbol, lambda body, err, ts: self._on_snapshot(st, sy, body, err, ts))
+        # the path is built from our own stream's pair, quoted: never from text a frame chose
+        self.ctx.fetch(REST + quote(st.symbol, safe=""), lambda body, err, ts: self._on_snapshot(st, sy, body, err, ts))
 
     def _on_snapshot(self, st: Stream, sy: _Sync, body: str | None, err: str | None, ts: float) -> None:
         if body is None:
@@ -176,9 +180,8 @@ class BitstampV2(Venue):
         try:
             snap = _loads(body)
             mt = int(snap["microtimestamp"])
-            bids = snap["bids"]
-            asks = snap["asks"]
-            st.book.load(bids, asks)
+            book = st.book
+            book.load(levels(snap["bids"], 2, book.bids, "bids"), levels(snap["asks"], 2, book.asks, "asks"))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {st.symbol}: {exc!r}")
             return
@@ -186,14 +189,21 @@ class BitstampV2(Venue):
         sy.snapshots += 1
         buffered = sy.take()
         sy.answered()
-        for d in buffered:
-            self._apply(st, sy, d, int(d["microtimestamp"]), ts)
+        try:
+            for d in buffered:
+                self._apply(st, sy, d, int(d["microtimestamp"]), ts)
+        except (KeyError, TypeError, ValueError) as exc:  # BadLevel included
+            # a buffered diff that cannot be applied: the book misses it (or holds half of it)
+            self.ctx.parse_error(f"buffered diff rejected: {exc}", ts, st)
+            st.mark_out_of_sync(f"a buffered diff could not be applied ({str(exc)[:120]})", ts)
+            return
         st.book_rebuilt(ts, "REST snapshot")
 
     def _top100(self, st: Stream, d: dict, ts: float, n: int) -> None:
         mt = d.get("microtimestamp")
         st.data(ts, n, int(mt) / 1e6 if mt else None)
-        st.book.load(d["bids"], d["asks"])
+        book = st.book
+        book.load(levels(d["bids"], 2, book.bids, "bids"), levels(d["asks"], 2, book.asks, "asks"))
         if st.book_state is not BOOK_OK:
             st.book_rebuilt(ts, "order_book snapshot")
         else:

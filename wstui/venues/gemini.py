@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import orjson
 
+from ..core.book import BadLevel
 from .base import Venue
+from .checks import levels
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -25,6 +27,7 @@ class GeminiV2(Venue):
     name = "gemini"
     hosts = ("api.gemini.com", "api.sandbox.gemini.com")
     url = "wss://api.gemini.com/v2/marketdata"
+    unsequenced = True  # no sequence numbers: an unreadable frame may have been a lost update
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:
@@ -84,28 +87,29 @@ class GeminiV2(Venue):
         st = self.declare(sym, "book", book=True)
         st.data(ts, n, None)
         book = st.book
+        changes = levels(msg["changes"], 3, book.bids, "changes")
         if sym not in self.snapshotted:
             b = []
             a = []
-            for side, p, q in msg["changes"]:
+            for side, p, q in changes:
                 if side == "buy":
                     b.append((p, q))
                 elif side == "sell":
                     a.append((p, q))
                 else:
-                    raise ValueError(f"change for side {side!r}")
+                    raise BadLevel(f"change for side {str(side)[:20]!r}", book.bids)
             book.load(b, a)
             self.snapshotted.add(sym)
             st.book_rebuilt(ts, "snapshot")
             return
         bids = book.bids
         asks = book.asks
-        for side, p, q in msg["changes"]:
+        for side, p, q in changes:
             if side == "buy":
-                bids.set(float(p), p, q, float(q))
+                bids.set_text(p, q)
             elif side == "sell":
-                asks.set(float(p), p, q, float(q))
+                asks.set_text(p, q)
             else:
-                raise ValueError(f"change for side {side!r}")
+                raise BadLevel(f"change for side {str(side)[:20]!r}", bids)
         book.updates += 1
         st.check_crossed(ts)
