@@ -26,9 +26,11 @@ from .core.snapshot import BadRecord, ConnView, Snapshot, StreamView
 from .core.stream import BOOK_EMPTY, Event, Stream
 from .core.text import clean
 from .venues import venue_for
-from .venues.base import FetchCallback, Venue
+from .venues.base import FetchCallback, Unsolicited, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
+STREAMS_PER_CONN = 1000  # streams one connection may create from its data (replay: a capture is what it is)
+UNSOLICITED_NAMES = 50  # unsolicited stream names remembered and reported (one event each) per connection
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
 
 
@@ -50,17 +52,46 @@ class Conn:
         self.connects = 1
         self.up = True
         self.last_ts: float | None = None
+        # A live connection carries only the streams declared while the client spoke (its address, what
+        # it sent): data for any other is counted as unsolicited, never a new stream, so a hostile
+        # server cannot grow memory, CPU or REST requests with made-up symbols.
+        self.declaring = False
+        self.unsolicited = 0  # frames (or subscription answers) naming a stream it may not have
+        self.unsolicited_names: set[str] = set()  # the first UNSOLICITED_NAMES of them
         self.venue: Venue = (venue or venue_for(addr))(self)
 
     # ---- ConnContext -----------------------------------------------------------------------
     def stream(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False,
                venue: str | None = None, frames: bool = False) -> Stream:
-        st = self.engine.get_stream(venue or self.venue.name, symbol, channel, book=book, tape=tape,
-                                    frames=frames)
+        v = venue or self.venue.name
+        if type(symbol) is not str or type(channel) is not str:
+            raise ValueError(f"stream name is not text: {str(symbol)[:40]!r} {str(channel)[:40]!r}")
+        st = self.streams.get(f"{v}:{symbol}:{channel}")
+        if st is not None:
+            return st
+        if self.live and not self.declaring:
+            raise Unsolicited(f"{v}:{symbol}:{channel}")
+        if len(self.streams) >= STREAMS_PER_CONN:
+            raise Unsolicited(f"{v}:{symbol}:{channel}", f"more than {STREAMS_PER_CONN} streams on one connection")
+        st = self.engine.get_stream(v, symbol, channel, book=book, tape=tape, frames=frames)
         if st.key not in self.streams:
             self.streams[st.key] = st
             self.engine.attach(st)
         return st
+
+    def unsolicited_data(self, exc: Unsolicited, ts: float) -> None:
+        """Counted; each new name (up to UNSOLICITED_NAMES) raised once as an event."""
+        self.unsolicited += 1
+        names = self.unsolicited_names
+        if exc.key in names or len(names) > UNSOLICITED_NAMES:
+            return
+        if len(names) == UNSOLICITED_NAMES:
+            names.add("")  # the marker that the list is full: one last event says so
+            self.engine.event(Event(ts, self.conn_id, "unsolicited",
+                                    f"more than {UNSOLICITED_NAMES} unsolicited streams: further ones only counted"))
+            return
+        names.add(exc.key)
+        self.engine.event(Event(ts, self.conn_id, "unsolicited", clean(f"data for {exc.key}: {exc.why}", 200)))
 
     def heartbeat(self, ts: float) -> None:
         self.heartbeats += 1
@@ -92,7 +123,7 @@ class Conn:
 
     def view(self) -> ConnView:
         return ConnView(self.conn_id, self.addr, self.venue.name, self.messages, self.bytes, self.heartbeats,
-                        self.parse_errors, self.connects, self.up, self.last_ts)
+                        self.parse_errors, self.connects, self.up, self.last_ts, self.unsolicited)
 
 
 class Engine:
@@ -193,20 +224,30 @@ class Engine:
         conn.connects = connects
         self.conns[conn_id] = conn
         self.event(Event(ts, conn_id, "connect", clean(addr, 200)))
+        conn.declaring = True
         try:
             conn.venue.on_connect(ts)
+        except Unsolicited as exc:
+            conn.unsolicited_data(exc, ts)
         except Exception as exc:  # an adapter bug must not stop the source
             conn.parse_error(f"on_connect failed: {exc!r}", ts)
+        finally:
+            conn.declaring = False
         return conn
 
     def sent(self, conn_id: str, text: str, ts: float, addr: str | None = None) -> None:
         conn = self.conns.get(conn_id)
         if conn is None:
             conn = self.open(conn_id, addr or f"unknown://{conn_id}", ts)
+        conn.declaring = True
         try:
             conn.venue.on_send(text, ts)
+        except Unsolicited as exc:
+            conn.unsolicited_data(exc, ts)
         except Exception as exc:
             conn.parse_error(f"could not read sent frame: {exc!r}", ts)
+        finally:
+            conn.declaring = False
 
     def frame(self, conn_id: str, data: str | bytes, ts: float) -> None:
         """A received frame: counted, parsed and applied now (the hot path)."""
@@ -227,6 +268,8 @@ class Engine:
         self.bytes += n
         try:
             conn.venue.on_frame(data, ts)
+        except Unsolicited as exc:
+            conn.unsolicited_data(exc, ts)
         except Exception as exc:
             self._frame_failed(conn, exc, data, ts)
 

@@ -68,7 +68,8 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
         "streams": [stream_json(s, levels) for s in snap.streams],
         "connections": [
             {"conn": c.conn, "addr": c.addr, "venue": c.venue, "messages": c.messages, "bytes": c.bytes,
-             "heartbeats": c.heartbeats, "parse_errors": c.parse_errors, "connects": c.connects, "up": c.up}
+             "heartbeats": c.heartbeats, "parse_errors": c.parse_errors, "connects": c.connects, "up": c.up,
+             "unsolicited": c.unsolicited}
             for c in snap.connections
         ],
         "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "detail": e.detail} for e in snap.events],

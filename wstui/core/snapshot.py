@@ -72,6 +72,7 @@ class ConnView:
     connects: int
     up: bool
     last_ts: float | None
+    unsolicited: int = 0  # frames naming a stream the connection did not subscribe (not made streams)
 
 
 @dataclass(frozen=True, slots=True)

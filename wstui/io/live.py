@@ -148,6 +148,7 @@ class Feed:
     bad_reconnects: dict[str, int] = field(default_factory=dict)  # reconnects for it since it was last ok
     wake: asyncio.Event | None = None
     task: asyncio.Task | None = None
+    predeclared: bool = False  # its streams were declared before the first connect finished
 
     def retarget(self) -> None:
         """Work out the addresses for the current symbols (venues may name streams in the URL)."""
@@ -525,6 +526,14 @@ class Live:
             t0 = time.time()
             f.attempt_times.append(t0)
             host = urlsplit(f.url).hostname or ""
+            if not declared:
+                # declared before connecting: a handshake that never ends still shows its streams,
+                # connecting, then stale, then down with the reason (issue 9)
+                _conn, subs = self._open_in_engine(f, t0)
+                for text in subs:
+                    engine.sent(f.conn_id, text, t0)
+                declared = True
+                f.predeclared = True
             try:
                 ws = await connect(
                     f.url, open_timeout=self.open_timeout, ping_interval=self.ping_interval,
@@ -536,12 +545,7 @@ class Live:
             except Exception as exc:  # every failure becomes a reason, never a traceback
                 reason = f"connect failed: {describe_error(exc, f.url)}"
                 ts = time.time()
-                if not declared:
-                    # declare the streams the subscription names, so they show down with the reason
-                    _conn, subs = self._open_in_engine(f, ts)
-                    for text in subs:
-                        engine.sent(f.conn_id, text, ts)
-                    declared = True
+                f.predeclared = False
                 conn = engine.conns.get(f.conn_id)
                 if conn is not None and conn.up:
                     engine.close(f.conn_id, ts, reason)
@@ -567,6 +571,11 @@ class Live:
                 pass
 
     def _open_in_engine(self, f: Feed, ts: float):
+        if f.predeclared:  # the first session uses the connection declared before connecting
+            f.predeclared = False
+            conn = self.engine.conns.get(f.conn_id)
+            if conn is not None and conn.up:
+                return conn, f.send if f.venue is Generic else conn.venue.subscribe_messages(f.symbols)
         conn = self.engine.open(f.conn_id, f.url, ts, live=True, transport=self, venue=f.venue)
         return conn, f.send if f.venue is Generic else conn.venue.subscribe_messages(f.symbols)
 

@@ -31,7 +31,7 @@ import msgspec
 
 from ..core.book import BadLevel, Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Venue
+from .base import Venue, remember
 from .checks import levels, text
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
@@ -159,7 +159,7 @@ class BitfinexV2(Venue):
             sym = self._symbol(msg)
             st = self._stream(ch, sym, msg)
             kind = ch if st.book is not None or ch == "trades" else "other"
-            self.chans[cid] = _Chan(kind, st, sym)
+            remember(self.chans, cid, _Chan(kind, st, sym), "channel id")
         elif ev == "unsubscribed":
             self.chans.pop(msg.get("chanId"), None)
         elif ev == "conf":

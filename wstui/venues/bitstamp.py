@@ -26,7 +26,7 @@ from urllib.parse import quote
 import orjson
 
 from ..core.stream import BOOK_OK, Stream
-from .base import Venue
+from .base import Venue, remember
 from .checks import SnapshotWait, levels
 
 _loads = orjson.loads
@@ -76,7 +76,7 @@ class BitstampV2(Venue):
             st = self.ctx.stream(pair, "trades", tape=True)
         else:
             st = self.ctx.stream(pair, kind)
-        self.channels[channel] = st
+        remember(self.channels, channel, st, "channel")
         return st
 
     def on_send(self, text: str, ts: float) -> None:

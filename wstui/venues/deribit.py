@@ -26,7 +26,7 @@ import msgspec
 
 from ..core.book import BadLevel, BookSide
 from ..core.stream import BOOK_EMPTY, BOOK_OK, Stream
-from .base import Venue
+from .base import Venue, remember
 from .checks import levels as shaped, text
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
@@ -91,7 +91,7 @@ class Deribit(Venue):
             ch = _Chan("trades", self.declare(sym, "trades", tape=True) if len(parts) == 3 else None)
         else:
             ch = _Chan("other", self.ctx.stream(sym, kind))
-        self.chans[name] = ch
+        remember(self.chans, name, ch, "channel")
         return ch
 
     def on_send(self, text: str, ts: float) -> None:

@@ -159,9 +159,9 @@ class KrakenV2(Venue):
             symbols = [symbols]
         for sym in symbols:
             if channel == "book":
+                self._book(sym)  # first: a symbol this connection may not have goes no further
                 if depth is not None:
                     self.depth[sym] = int(depth)
-                self._book(sym)
             elif channel == "trade":
                 self._trades(sym)
 

@@ -22,7 +22,7 @@ import orjson
 
 from ..core.book import Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Venue
+from .base import Venue, remember
 from .kraken import KrakenV2, book_checksum
 from .checks import checksum_result, levels, sent_object
 
@@ -71,12 +71,13 @@ class KrakenV1(Venue):
 
     def _declare(self, name: str, pair: str, depth) -> Stream:
         ch = _channel(name)
+        st = self.declare(pair, ch)  # first: a pair this connection may not have goes no further
         if ch == "book":
             if isinstance(depth, int):
                 self.depth[pair] = depth
             elif name.startswith("book-") and name[5:].isdigit():
                 self.depth.setdefault(pair, int(name[5:]))
-        return self.declare(pair, ch)
+        return st
 
     def subscribe_messages(self, symbols) -> list[str]:
         pairs = list(symbols)
@@ -113,8 +114,8 @@ class KrakenV1(Venue):
             if msg.get("status") == "subscribed" and "channelID" in msg:
                 name = msg.get("channelName", "")
                 pair = msg.get("pair", "")
-                self.channels[msg["channelID"]] = (name, pair)
                 self._declare(name, pair, (msg.get("subscription") or {}).get("depth"))
+                remember(self.channels, msg["channelID"], (name, pair), "channel id")
             elif msg.get("status") == "error":
                 self.ctx.parse_error(f"kraken subscription error: {msg.get('errorMessage', '?')}", ts)
         elif ev == "error":
