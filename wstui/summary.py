@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core.snapshot import Snapshot, StreamView
-from .core.text import clean
+from .core.text import cell_len, clean, pad
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -90,13 +90,14 @@ def summary_text(snap: Snapshot) -> str:
             "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}",
             str(s.gaps), f"{s.checksum_ok}/{s.checksum_failed}", str(s.resyncs), clean(bid, 16), clean(ask, 16),
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"{snap.source} {snap.file or ''}: {snap.messages} messages in {snap.elapsed_s:.2f} s, "
+    widths = [max(cell_len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    # a file name is text from outside too (an OSC sequence in one set the terminal's title)
+    lines = [f"{snap.source} {clean(snap.file or '')}: {snap.messages} messages in {snap.elapsed_s:.2f} s, "
              f"{snap.bad_records_total} bad records, {snap.events_total} events"]
     for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip())
     for b in snap.bad_records[:20]:
-        lines.append(f"bad record: {b.file}:{b.line}: {b.error}")
+        lines.append(f"bad record: {clean(b.file)}:{b.line}: {clean(b.error)}")
     for n in snap.notes:
-        lines.append(f"note: {n}")
+        lines.append(f"note: {clean(n)}")
     return "\n".join(lines)
