@@ -309,3 +309,31 @@ def test_invalid_trade_is_rejected_on_its_stream(tmp_path):
     snap = _replay(tmp_path, _gemini([[["buy", "100", "1"]], json.dumps(trade)]))
     s = snap.stream("gemini:BTCUSD:trades")
     assert s.parse_errors == 1 and s.trades_total == 0
+
+
+# ------------------------------------------------------------------------------ out-of-order captures
+def test_out_of_order_capture_is_ordered_in_bounded_memory(tmp_path):
+    """One record stamped 100 s ahead made the whole file load into memory to be sorted; now a window
+    of records puts it in place, and the records played are in time order."""
+    import asyncio
+
+    from wstui.engine import Engine
+    from wstui.io import replay as rp
+    from wstui.runner import run_source
+
+    n = 3 * rp.WINDOW_RECORDS
+    recs = [rec("connect", T0, "G", addr="wss://api.gemini.com/v2/marketdata")]
+    for i in range(n):
+        ts = T0 + 1 + i * 0.001 + (100.0 if i == 5 else 0.0)
+        recs.append(rec("recv", ts, "G", data='{"type":"heartbeat"}'))
+    path = write_records(tmp_path / "ahead.jsonl.gz", recs)
+    seen = []
+    engine = Engine(file=str(path))
+    orig = engine.frame
+    engine.frame = lambda c, d, ts: (seen.append(ts), orig(c, d, ts))[1]
+    source = rp.Replay(path, speed=None)
+    asyncio.run(run_source(engine, source, fps=20))
+    assert len(seen) == n
+    assert seen == sorted(seen)  # the record ahead went where its time says
+    assert 0 < source.held_peak <= rp.WINDOW_RECORDS + 2, source.held_peak
+    assert any("time order" in note for note in engine.latest.notes)
