@@ -298,3 +298,15 @@ def test_rest_urls_quote_our_symbols():
     conn = engine.open("b", "wss://stream.binance.com:9443/stream?streams=btcusdt@depth", 1.0)
     url = conn.venue.snapshot_url("A&B/C D")
     assert "symbol=A%26B%2FC%20D&limit=1000" in url
+
+
+def test_a_huge_symbol_is_no_stream(tmp_path):
+    from conftest import replay, write_records
+
+    t0 = 1_700_000_000.0
+    recs = [{"t": "connect", "conn": "B1", "ts": t0, "addr": "wss://ws.bitstamp.net"},
+            {"t": "recv", "conn": "B1", "ts": t0 + 1, "data": json.dumps(
+                {"event": "trade", "channel": "live_trades_" + "x" * 100_000,
+                 "data": {"price_str": "1", "amount_str": "1", "type": 0, "microtimestamp": "1"}})}]
+    _, snap = replay(write_records(tmp_path / "huge.jsonl.gz", recs))
+    assert snap.streams == () and snap.connections[0].parse_errors == 1

@@ -30,6 +30,7 @@ from .venues.base import FetchCallback, Unsolicited, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
 STREAMS_PER_CONN = 1000  # streams one connection may create from its data (replay: a capture is what it is)
+NAME_MAX = 200  # characters of a symbol or channel name a stream may have
 UNSOLICITED_NAMES = 50  # unsolicited stream names remembered and reported (one event each) per connection
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
 
@@ -69,6 +70,8 @@ class Conn:
         st = self.streams.get(f"{v}:{symbol}:{channel}")
         if st is not None:
             return st
+        if len(symbol) > NAME_MAX or len(channel) > NAME_MAX:
+            raise ValueError(f"stream name longer than {NAME_MAX} characters: {symbol[:40]!r}…")
         if self.live and not self.declaring:
             raise Unsolicited(f"{v}:{symbol}:{channel}")
         if len(self.streams) >= STREAMS_PER_CONN:
