@@ -62,3 +62,37 @@ def test_headless_text_summary_escapes_file_name_and_aligns_fullwidth(tmp_path):
     # every column starts at the same terminal cell in every row
     state_col = {rich_cell_len(r[: r.index(" ended")]) for r in rows}
     assert len(state_col) == 1, rows
+
+
+async def test_fullwidth_symbols_keep_the_streams_table_columns(tmp_path):
+    """Under Textual's Pilot: a fullwidth symbol (two cells a character) and a symbol with an invisible
+    character line up with the others; the invisible one is shown visibly."""
+    import asyncio as _a
+
+    from wstui.engine import Engine
+    from wstui.io.replay import Replay
+    from wstui.ui.app import WstuiApp
+    from wstui.ui.widgets.streams import StreamsTable
+
+    t0 = 1_700_000_000.0
+    syms = ["ＢＴＣＵＳＤＴＴＴＴＴＴＴＴＴＴＴＴＴ", "BTC\u200bUSD", "BTCUSD"]
+    sub = {"type": "subscribe", "subscriptions": [{"name": "l2", "symbols": syms}]}
+    recs = [{"t": "connect", "conn": "G", "ts": t0, "addr": "wss://api.gemini.com/v2/marketdata"},
+            {"t": "send", "conn": "G", "ts": t0, "data": json.dumps(sub)}]
+    for sym in syms:
+        recs.append({"t": "recv", "conn": "G", "ts": t0 + 1, "data": json.dumps(
+            {"type": "l2_updates", "symbol": sym, "changes": [["buy", "1", "1"], ["sell", "2", "1"]]})})
+    path = write_records(tmp_path / "wide.jsonl.gz", recs)
+    app = WstuiApp(Engine(file=str(path)), Replay(path, speed=None), fps=20.0, engine_mode="task")
+    async with app.run_test(size=(140, 40)) as pilot:
+        for _ in range(200):
+            if app.snap is not None and app.snap.ended:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        rows = [r for r in app.query_one(StreamsTable).rows_text if r.lstrip().startswith("gemini")]
+    assert len(rows) == 6, rows
+    assert any("BTC\\u200bUSD" in r for r in rows)
+    # the state column ("ended") starts at the same terminal cell on every row
+    starts = {rich_cell_len(r[: r.index("ended")]) for r in rows}
+    assert len(starts) == 1, rows

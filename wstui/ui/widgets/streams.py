@@ -18,7 +18,7 @@ from textual.geometry import Size
 from textual.message import Message
 
 from ...core.snapshot import Snapshot, StreamView
-from ...core.text import clean
+from ...core.text import cell_len, clean
 from .. import fmt
 from .lines import LinesWidget, Row
 
@@ -180,7 +180,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         out = []
         for i, (_k, label, width, _r) in enumerate(COLUMNS):
             if width is None:
-                width = max([len(label)] + [len(self._cells[k][i][0]) for k in self.keys])
+                width = max([len(label)] + [cell_len(self._cells[k][i][0]) for k in self.keys])
             out.append(width)
         return out
 
@@ -212,7 +212,8 @@ class StreamsTable(LinesWidget, can_focus=True):
                 right = COLUMNS[i][3]
                 w = widths[i]
                 text = fmt.fit(text, w)
-                cell = f"{text:>{w}}" if right else f"{text:<{w}}"
+                gap = " " * max(0, w - cell_len(text))  # cells, not characters: fullwidth symbols take two
+                cell = gap + text if right else text + gap
                 style = rcls if rcls == "streams--bad" else (cls or rcls)
                 if cursor:
                     if rcls == "streams--bad":
