@@ -310,3 +310,24 @@ def test_a_huge_symbol_is_no_stream(tmp_path):
                  "data": {"price_str": "1", "amount_str": "1", "type": 0, "microtimestamp": "1"}})}]
     _, snap = replay(write_records(tmp_path / "huge.jsonl.gz", recs))
     assert snap.streams == () and snap.connections[0].parse_errors == 1
+
+
+def test_an_unsolicited_entry_does_not_drop_the_subscribed_entries_after_it():
+    """Kraken v2 book frames carry a list of entries: the unsolicited one is counted, the rest applied."""
+    from wstui.engine import Engine
+
+    engine = Engine(source="live")
+
+    class T:
+        def send(self, conn, text): pass
+        def resubscribe(self, conn, stream, reason): pass
+
+    conn = engine.open("k", "wss://ws.kraken.com/v2", 1.0, live=True, transport=T())
+    for m in conn.venue.subscribe_messages(["BTC/USD"]):
+        engine.sent("k", m, 1.0)
+    entry = {"symbol": "BTC/USD", "bids": [{"price": "100.0", "qty": "1.0"}], "asks": []}
+    evil = {"symbol": "EVIL/USD", "bids": [{"price": "1.0", "qty": "1.0"}], "asks": []}
+    engine.frame("k", json.dumps({"channel": "book", "type": "snapshot", "data": [evil, entry]}), 1.1)
+    st = engine.streams[("kraken", "BTC/USD", "book")]
+    assert st.book_state == "ok" and st.book.bids.top(1)[0][0] == "100.0", list(engine.events)
+    assert conn.unsolicited == 1 and ("kraken", "EVIL/USD", "book") not in engine.streams

@@ -81,6 +81,10 @@ class ConnContext(Protocol):
         """A frame that could not be understood: counted and reported, never fatal."""
         ...
 
+    def unsolicited_data(self, exc: "Unsolicited", ts: float) -> None:
+        """Data for a stream this connection may not have (see :class:`Unsolicited`): counted."""
+        ...
+
 
 class Venue:
     """Base class of venue adapters.  Subclasses set ``name`` and implement ``on_frame``."""

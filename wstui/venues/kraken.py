@@ -18,7 +18,7 @@ import msgspec
 from ..core.book import Book, BookSide
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
 from ..core.book import BadLevel
-from .base import Venue, iso_ts
+from .base import Unsolicited, Venue, iso_ts
 from .checks import text
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
@@ -77,7 +77,7 @@ class _Checksum:
         tok = self.tok
         sign = side.sign
         dirty = self.dirty[idx]
-        if type(levels) is not list:
+        if type(levels) is not list and type(levels) is not tuple:  # () when a side is absent
             raise BadLevel(f"levels are a {type(levels).__name__}, not a list", side)
         for lv in levels:
             if type(lv) is not dict:
@@ -206,7 +206,10 @@ class KrakenV2(Venue):
         if ch == "book":
             typ = msg.get("type")
             for entry in msg["data"]:
-                self._on_book(entry, typ, ts, len(data))
+                try:
+                    self._on_book(entry, typ, ts, len(data))
+                except Unsolicited as exc:  # one unsolicited symbol must not drop the entries after it
+                    self.ctx.unsolicited_data(exc, ts)
         elif ch == "trade":
             for t in msg["data"]:
                 st = self._trades(t["symbol"])
