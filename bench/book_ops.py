@@ -38,7 +38,7 @@ def main() -> None:
     rnd = random.Random(1)
     print(f"{'levels':>7} {'impl':>12} {'update us':>10} {'deep us':>8} {'top20 us':>9}")
     for depth in (25, 1000, 50000):
-        prices = [100.0 - i * 0.01 for i in range(depth)]
+        prices = [1000.0 - i * 0.01 for i in range(depth)]  # all > 0: a book refuses a price <= 0
         near = [rnd.choice(prices[: max(1, depth // 50)]) for _ in range(20000)]
         anywhere = [rnd.choice(prices) for _ in range(20000)]
 

@@ -123,5 +123,7 @@ def test_frame_failing_halfway_marks_its_book_out_of_sync(tmp_path):
     s = snap.stream("bybit:BTCUSDT:book")
     assert s.book_state == "out_of_sync"
     assert s.parse_errors == 1
-    assert any(e.kind == "out_of_sync" and "failed while being applied" in e.detail for e in snap.events)
+    # the malformed ask is an invalid level (issue 9): rejected on this stream, the half-applied book marked
+    assert any(e.kind == "out_of_sync" and "invalid value rejected" in e.detail and "101.5" in e.detail
+               for e in snap.events)
     assert snap.bad_records_total == 1

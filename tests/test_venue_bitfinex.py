@@ -156,6 +156,8 @@ def _book_engine():
     tr = RecordingTransport()
     engine.open("bfx", ADDR, 1.0, live=True, transport=tr)
     engine.sent("bfx", json.dumps({"event": "conf", "flags": SEQ_ALL | CHECKSUM}), 1.0)
+    # a live connection carries only what it subscribed (issue 9)
+    engine.sent("bfx", json.dumps({"event": "subscribe", "channel": "book", "symbol": "tTSTUSD", "prec": "P0"}), 1.0)
     engine.frame("bfx", json.dumps({"event": "subscribed", "channel": "book", "chanId": 7, "symbol": "tTSTUSD",
                                     "prec": "P0", "freq": "F0", "len": "25", "pair": "TSTUSD"}), 1.1)
     levels = ",".join([f"[{p},2,{q}]" for p, q in BIDS] + [f"[{p},1,-{q}]" for p, q in ASKS])

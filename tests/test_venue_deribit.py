@@ -111,6 +111,9 @@ def _live():
     engine = Engine()
     tr = RecordingTransport()
     engine.open("d", ADDR, 1.0, live=True, transport=tr)
+    # a live connection carries only what it subscribed (issue 9)
+    for m in engine.conns["d"].venue.subscribe_messages(["BTC-PERPETUAL"]):
+        engine.sent("d", m, 1.0)
     return engine, tr
 
 

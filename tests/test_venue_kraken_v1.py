@@ -194,5 +194,12 @@ def test_junk_frames_are_counted_and_nothing_else_is_lost():
     assert sum(c.parse_errors for c in snap.connections) == len(junk)
     assert any("Currency pair not supported" in e.detail for e in snap.events)
     books = views(snap)
-    assert sum(books[f"kraken-v1:{p}:book"].checksum_ok for p in PAIRS) == 4269
+    # the malformed update names XMR/USD: that book missed an update, so it is marked (issue 9) and
+    # its later checksums are not counted until a snapshot rebuilds it; every other book lost nothing
+    xmr = books["kraken-v1:XMR/USD:book"]
+    assert xmr.book_state == "out_of_sync" and xmr.parse_errors == 1
+    others = [p for p in PAIRS if p != "XMR/USD"]
+    assert all(books[f"kraken-v1:{p}:book"].book_state == "ok" for p in others)
+    assert all(books[f"kraken-v1:{p}:book"].checksum_ok == UPDATES[p] for p in others)
+    assert 0 < xmr.checksum_ok < UPDATES["XMR/USD"]
     assert all(books[f"kraken-v1:{p}:book"].checksum_failed == 0 for p in PAIRS)

@@ -21,14 +21,18 @@ from collections import deque
 from fnmatch import fnmatchcase
 from typing import Any, Callable
 
+from .core.book import BadLevel
 from .core.snapshot import BadRecord, ConnView, Snapshot, SourceStatus, StatusSource, StreamView
 from .core.stream import BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
 from .core.text import clean
 from .venues import venue_for
-from .venues.base import FetchCallback, Venue
+from .venues.base import FetchCallback, Unsolicited, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
 VIEW_REUSE_S = 1.0  # a stream that did not change keeps its published view this long (its age, rates)
+STREAMS_PER_CONN = 1000  # streams one connection may create from its data (replay: a capture is what it is)
+NAME_MAX = 200  # characters of a symbol or channel name a stream may have
+UNSOLICITED_NAMES = 50  # unsolicited stream names remembered and reported (one event each) per connection
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
 RECENT_KEPT = 30  # latest frames kept per connection (a stream's detail screen shows those naming it)
 
@@ -56,18 +60,49 @@ class Conn(Link):
         self.sub_times: deque[float] = deque(maxlen=2048)  # when subscribe frames were sent (hourly budgets)
         self.closes: deque[tuple[float, str]] = deque(maxlen=5)
         self.extensions = ""  # negotiated WebSocket extensions (live)
+        # A live connection carries only the streams declared while the client spoke (its address, what
+        # it sent): data for any other is counted as unsolicited, never a new stream, so a hostile
+        # server cannot grow memory, CPU or REST requests with made-up symbols.
+        self.declaring = False
+        self.unsolicited = 0  # frames (or subscription answers) naming a stream it may not have
+        self.unsolicited_names: set[str] = set()  # the first UNSOLICITED_NAMES of them
         self.venue: Venue = (venue or venue_for(addr))(self)
 
     # ---- ConnContext -----------------------------------------------------------------------
     def stream(self, symbol: str, channel: str, *, book: bool = False, tape: bool = False,
                venue: str | None = None, frames: bool = False) -> Stream:
-        st = self.engine.get_stream(venue or self.venue.name, symbol, channel, book=book, tape=tape,
-                                    frames=frames)
+        v = venue or self.venue.name
+        if type(symbol) is not str or type(channel) is not str:
+            raise ValueError(f"stream name is not text: {str(symbol)[:40]!r} {str(channel)[:40]!r}")
+        st = self.streams.get(f"{v}:{symbol}:{channel}")
+        if st is not None:
+            return st
+        if len(symbol) > NAME_MAX or len(channel) > NAME_MAX:
+            raise ValueError(f"stream name longer than {NAME_MAX} characters: {symbol[:40]!r}…")
+        if self.live and not self.declaring:
+            raise Unsolicited(f"{v}:{symbol}:{channel}")
+        if len(self.streams) >= STREAMS_PER_CONN:
+            raise Unsolicited(f"{v}:{symbol}:{channel}", f"more than {STREAMS_PER_CONN} streams on one connection")
+        st = self.engine.get_stream(v, symbol, channel, book=book, tape=tape, frames=frames)
         if st.key not in self.streams:
             self.streams[st.key] = st
             st.conn_id = self.conn_id
             self.engine.attach(st, self)
         return st
+
+    def unsolicited_data(self, exc: Unsolicited, ts: float) -> None:
+        """Counted; each new name (up to UNSOLICITED_NAMES) raised once as an event."""
+        self.unsolicited += 1
+        names = self.unsolicited_names
+        if exc.key in names or len(names) > UNSOLICITED_NAMES:
+            return
+        if len(names) == UNSOLICITED_NAMES:
+            names.add("")  # the marker that the list is full: one last event says so
+            self.engine.event(Event(ts, self.conn_id, "unsolicited",
+                                    f"more than {UNSOLICITED_NAMES} unsolicited streams: further ones only counted"))
+            return
+        names.add(exc.key)
+        self.engine.event(Event(ts, self.conn_id, "unsolicited", clean(f"data for {exc.key}: {exc.why}", 200)))
 
     def heartbeat(self, ts: float) -> None:
         self.heartbeats += 1
@@ -115,7 +150,7 @@ class Conn(Link):
         return ConnView(self.conn_id, self.addr, self.venue.name, self.messages, self.bytes, self.heartbeats,
                         self.parse_errors, self.connects, self.up, self.last_ts, recent, n, lim.streams_per_conn,
                         self.subscribes, hour, lim.subs_per_hour, rtt, tuple(reversed(self.closes)),
-                        "; ".join(warn), self.extensions)
+                        "; ".join(warn), self.extensions, self.unsolicited)
 
 
 class Engine:
@@ -231,22 +266,34 @@ class Engine:
             conn.inherit_clock(old)
         self.conns[conn_id] = conn
         self.event(Event(ts, conn_id, "connect", clean(addr, 200)))
+        conn.declaring = True
         try:
             conn.venue.on_connect(ts)
+        except Unsolicited as exc:
+            conn.unsolicited_data(exc, ts)
         except Exception as exc:  # an adapter bug must not stop the source
             conn.parse_error(f"on_connect failed: {exc!r}", ts)
+        finally:
+            conn.declaring = False
         return conn
 
-    def sent(self, conn_id: str, text: str, ts: float, addr: str | None = None) -> None:
+    def sent(self, conn_id: str, text: str, ts: float, addr: str | None = None, *, sent: bool = True) -> None:
+        """The client sent ``text`` (``sent`` False: it is about to, and its streams are declared now)."""
         conn = self.conns.get(conn_id)
         if conn is None:
             conn = self.open(conn_id, addr or f"unknown://{conn_id}", ts)
-        conn.subscribes += 1
-        conn.sub_times.append(ts)
+        if sent:
+            conn.subscribes += 1
+            conn.sub_times.append(ts)
+        conn.declaring = True
         try:
             conn.venue.on_send(text, ts)
+        except Unsolicited as exc:
+            conn.unsolicited_data(exc, ts)
         except Exception as exc:
             conn.parse_error(f"could not read sent frame: {exc!r}", ts)
+        finally:
+            conn.declaring = False
 
     def frame(self, conn_id: str, data: str | bytes, ts: float) -> None:
         """A received frame: counted, parsed and applied now (the hot path)."""
@@ -268,20 +315,60 @@ class Engine:
         self.bytes += n
         try:
             conn.venue.on_frame(data, ts)
+        except Unsolicited as exc:
+            conn.unsolicited_data(exc, ts)
         except Exception as exc:
             self._frame_failed(conn, exc, data, ts)
 
     def _frame_failed(self, conn: Conn, exc: Exception, data: str | bytes, ts: float) -> None:
         """A frame the adapter could not handle: reported, and any book it had begun to change (the
         streams that took data at this very instant) is marked out of sync: a half-applied frame must
-        not leave a wrong book looking fine."""
-        why = _brief(exc)
-        conn.parse_error(f"{conn.venue.name} frame not understood: {why}: {str(data)[:120]}", ts)
+        not leave a wrong book looking fine.
+
+        An invalid level (:class:`BadLevel`) names the book side it was meant for: the rejection is
+        counted on that stream and its book marked, whatever state it was in (a snapshot may have been
+        half applied).  On a venue without sequence numbers a frame that failed before naming any stream
+        may have been a lost update: every book of the connection becomes suspect."""
+        target = self.owner(exc, conn)
+        if target is not None:
+            conn.parse_error(f"{conn.venue.name} rejected an invalid value: {exc}: {str(data)[:120]}", ts, target)
+            if target.book is not None:
+                target.mark_out_of_sync(f"invalid value rejected ({clean(str(exc), 120)})", ts)
+                conn.resubscribe(target, "invalid value rejected")
+        else:
+            why = _brief(exc)
+            conn.parse_error(f"{conn.venue.name} frame not understood: {why}: {str(data)[:120]}", ts)
+        why = clean(str(exc) if target is not None else _brief(exc), 120)
+        marked = False
         for st in conn.streams.values():
-            if st.book is not None and st.last_ts == ts and st.book_state is not BOOK_EMPTY:
-                st.parse_errors += 1
-                st.mark_out_of_sync(f"a frame failed while being applied ({clean(why, 120)})", ts)
-                conn.resubscribe(st, "a frame failed while being applied")
+            if st.book is not None and st.last_ts == ts and st is not target:
+                marked = True
+                if st.book_state is not BOOK_EMPTY:
+                    st.parse_errors += 1
+                    st.mark_out_of_sync(f"a frame failed while being applied ({why})", ts)
+                    conn.resubscribe(st, "a frame failed while being applied")
+        if target is None and not marked and conn.venue.unsequenced:
+            for st in conn.venue.book_streams():
+                if st.book_state is not BOOK_EMPTY:
+                    st.mark_out_of_sync(f"a frame that may have been an update could not be read ({why})", ts)
+                    conn.resubscribe(st, "an update could not be read")
+
+    def owner(self, exc: BaseException, conn: Conn | None = None):
+        """The stream whose book side a :class:`BadLevel` was meant for (None: not such an error)."""
+        if not isinstance(exc, BadLevel):
+            return None
+        if exc.stream is not None:
+            return exc.stream
+        side = exc.side
+        if side is None:
+            return None
+        for st in (conn.streams.values() if conn is not None else self.streams.values()):
+            b = st.book
+            if b is not None and (b.bids is side or b.asks is side):
+                return st
+        if conn is not None:
+            return self.owner(exc, None)
+        return None
 
     def close(self, conn_id: str, ts: float, reason: str = "") -> None:
         conn = self.conns.get(conn_id)
@@ -311,6 +398,12 @@ class Engine:
                 try:
                     cb(body, err, self.now)
                 except Exception as exc:
+                    st = self.owner(exc)
+                    if st is not None:  # an invalid level in a snapshot or in diffs applied after it
+                        st.parse_error(f"snapshot rejected: {clean(str(exc), 200)}", self.now)
+                        st.mark_out_of_sync(f"invalid value rejected ({clean(str(exc), 120)})", self.now)
+                        self.bad(f"{st.key}: snapshot rejected: {exc}")
+                        continue
                     self.event(Event(self.now, "engine", "parse_error", f"snapshot handler failed: {_brief(exc)}"))
                     self.bad(f"snapshot handler failed: {_brief(exc)}")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .core.snapshot import Snapshot, StreamView
 from .core.stream import Problem
-from .core.text import clean
+from .core.text import cell_len, clean, pad
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -90,7 +90,8 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
              "streams": c.streams, "streams_limit": c.streams_limit, "subscribes": c.subscribes,
              "subscribes_last_hour": c.subscribes_hour, "subscribes_budget_per_hour": c.subscribes_budget,
              "rtt_ms": _r(c.rtt_ms, 2), "disconnects": [{"ts": _r(t, 6), "reason": r} for t, r in c.closes],
-             "warning": c.warning, "extensions": c.extensions}
+             "warning": c.warning, "extensions": c.extensions,
+             "unsolicited": c.unsolicited}
             for c in snap.connections
         ],
         "events": [{"ts": _r(e.ts, 6), "stream": e.stream, "kind": e.kind, "cause": e.cause, "detail": e.detail}
@@ -116,11 +117,12 @@ def summary_text(snap: Snapshot) -> str:
             "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}",
             str(s.gaps), f"{s.checksum_ok}/{s.checksum_failed}", str(s.resyncs), clean(bid, 16), clean(ask, 16),
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"{snap.source} {snap.file or ''}: {snap.messages} messages in {snap.elapsed_s:.2f} s, "
+    widths = [max(cell_len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    # a file name is text from outside too (an OSC sequence in one set the terminal's title)
+    lines = [f"{snap.source} {clean(snap.file or '')}: {snap.messages} messages in {snap.elapsed_s:.2f} s, "
              f"{snap.bad_records_total} bad records, {snap.events_total} events"]
     for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip())
     for s in snap.streams:
         if s.last_problem is not None:
             p = s.last_problem
@@ -136,7 +138,7 @@ def summary_text(snap: Snapshot) -> str:
     if snap.unhealthy:
         lines.append(f"unhealthy at the end: {', '.join(clean(s.key, 48) for s in snap.unhealthy)}")
     for b in snap.bad_records[:20]:
-        lines.append(f"bad record: {b.file}:{b.line}: {b.error}")
+        lines.append(f"bad record: {clean(b.file)}:{b.line}: {clean(b.error)}")
     for n in snap.notes:
-        lines.append(f"note: {n}")
+        lines.append(f"note: {clean(n)}")
     return "\n".join(lines)

@@ -95,6 +95,7 @@ class ConnView:
     closes: tuple[tuple[float, str], ...] = ()  # the latest disconnects and why, newest first
     warning: str = ""  # a documented limit is close
     extensions: str = ""  # WebSocket extensions negotiated (Sec-WebSocket-Extensions), "" for none
+    unsolicited: int = 0  # frames naming a stream the connection did not subscribe (not made streams)
 
 
 @dataclass(frozen=True, slots=True)

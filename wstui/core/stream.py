@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, NamedTuple
 
-from .book import Book
+from .book import INF, BadLevel, Book, invalid_numbers
 
 CONNECTING = "connecting"
 LIVE = "live"
@@ -373,9 +373,19 @@ class Stream:
         self.emit("parse_error", detail, ts)
 
     def trade(self, ts: float, side: str, price: str, size: str, exch_ts: float | None = None) -> None:
+        """One trade; its price and size must be texts of finite numbers (price > 0, size >= 0), else
+        :class:`BadLevel` naming this stream (the engine counts the rejection here)."""
+        try:
+            pf = float(price)
+            q = float(size)
+        except (TypeError, ValueError):
+            raise BadLevel(f"trade price/size not numbers: {str(price)[:40]!r} {str(size)[:40]!r}",
+                           stream=self) from None
+        if not (0.0 < pf < INF and 0.0 <= q < INF) or type(price) is not str or type(size) is not str:
+            raise BadLevel("trade: " + invalid_numbers(pf, q, price, size), stream=self)
         self.trades_total += 1
         if self.tape is not None:
-            self.tape.append(Trade(ts, exch_ts, side, price, size, float(size)))
+            self.tape.append(Trade(ts, exch_ts, side if type(side) is str else "", price, size, q))
 
     def frame_text(self, ts: float, text: str) -> None:
         """Keep ``text`` (cleaned and cut by the caller) as one of the latest frames."""

@@ -326,6 +326,14 @@ class Live:
             t0 = time.time()
             f.attempt_times.append(t0)
             host = urlsplit(f.url).hostname or ""
+            if not declared:
+                # declared before connecting: a handshake that never ends still shows its streams,
+                # connecting, then stale, then down with the reason (issue 9)
+                _conn, subs = self._open_in_engine(f, t0)
+                for text in subs:
+                    engine.sent(f.conn_id, text, t0, sent=False)  # declared now, counted when sent
+                declared = True
+                f.predeclared = True
             try:
                 ws = await connect(
                     f.url, open_timeout=self.open_timeout, ping_interval=self.ping_interval,
@@ -338,12 +346,7 @@ class Live:
             except Exception as exc:  # every failure becomes a reason, never a traceback
                 reason = f"connect failed: {describe_error(exc, f.url)}"
                 ts = time.time()
-                if not declared:
-                    # declare the streams the subscription names, so they show down with the reason
-                    _conn, subs = self._open_in_engine(f, ts)
-                    for text in subs:
-                        engine.sent(f.conn_id, text, ts)
-                    declared = True
+                f.predeclared = False
                 conn = engine.conns.get(f.conn_id)
                 if conn is not None and conn.up:
                     engine.close(f.conn_id, ts, reason)
@@ -370,6 +373,11 @@ class Live:
                 pass
 
     def _open_in_engine(self, f: Feed, ts: float):
+        if f.predeclared:  # the first session uses the connection declared before connecting
+            f.predeclared = False
+            conn = self.engine.conns.get(f.conn_id)
+            if conn is not None and conn.up:
+                return conn, f.send if f.venue is Generic else conn.venue.subscribe_messages(f.symbols)
         conn = self.engine.open(f.conn_id, f.url, ts, live=True, transport=self, venue=f.venue)
         return conn, f.send if f.venue is Generic else conn.venue.subscribe_messages(f.symbols)
 

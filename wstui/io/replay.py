@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import heapq
 import re
 import time
 from math import isfinite
@@ -32,7 +33,9 @@ _loads = orjson.loads
 EPOCH_MIN = 1e9  # receive stamps below this are not wall-clock epoch seconds (2001-09-09)
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0, None)  # None = max
 YIELD_EVERY = 256
-DISORDER_S = 1.0  # a record this much earlier than one before it means the file is not in time order  # records between yields to the event loop at max speed
+DISORDER_S = 1.0  # a record this much earlier than one before it means the file is not in time order
+WINDOW_RECORDS = 20_000  # records held at once to put a disordered stretch back in time order
+MERGE_MAX = 32  # connections merged stream by stream (one reader each); more: one windowed pass
 
 
 def url_key(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
@@ -99,7 +102,9 @@ class Replay:
         self._prescanned = False
         self._disorder = 0
         self._noted_mono = False
-        self._ordered: list[tuple[int, bytes | None, str | None]] | None = None
+        self._conns: dict[bytes, int] = {}  # connection id -> its records, as the prescan saw them
+        self.held_peak = 0  # most records held at once to replay the file in time order
+        self._held = 0
 
     def status(self) -> SourceStatus:
         return SourceStatus(position=self.position, start=self.start, end=self.end, speed=self.speed,
@@ -147,9 +152,13 @@ class Replay:
         first = last = running = None
         mono_first = mono_last = None
         disorder = 0
+        conns = self._conns
         for _n, line, _err in iter_lines(self.path):
             if line is None:
                 continue
+            if len(conns) <= MERGE_MAX:
+                c = _conn_of(line)
+                conns[c] = conns.get(c, 0) + 1
             if b'"http"' in line:
                 try:
                     rec = _loads(line)
@@ -314,21 +323,58 @@ class Replay:
         return engine.now - first_ts
 
     def _time_ordered(self):
-        """The file's lines sorted by receive time (stable: ties and lines without a time keep their
-        place after the line before them).  Only for captures out of order; the sorted lines are kept
-        in memory for later passes of a loop."""
-        if self._ordered is None:
-            items = []
-            last = 0.0
-            for n, line, err in iter_lines(self.path):
-                ts = _stamp(line) if line is not None else None
-                if ts is None or not isfinite(ts):
-                    ts = last
-                last = ts
-                items.append((ts, n, line, err))
-            items.sort(key=lambda x: (x[0], x[1]))
-            self._ordered = [(n, line, err) for _ts, n, line, err in items]
-        return self._ordered
+        """The file's lines in receive-time order, in bounded memory (the whole file was once sorted in
+        memory: 183 MB for a 77 MB file with one record stamped 100 s ahead).
+
+        A file written one connection after another (each in order, their times overlapping) is merged
+        connection by connection: one reader per connection (up to MERGE_MAX), each through a window of
+        WINDOW_RECORDS records that puts a local disorder (a record stamped ahead) back in place.  With
+        more connections, one pass through one such window.  Ties and lines without a time keep their
+        place after the line before them; a record later than the window can mend goes out late (the
+        engine's clock never runs backwards)."""
+        conns = [c for c in self._conns if c is not None]
+        if 1 < len(conns) <= MERGE_MAX:
+            groups = [self._windowed(self._lines_of(c)) for c in conns]
+            groups.append(self._windowed(self._lines_of(None)))
+            for _ts, n, line, err in heapq.merge(*groups):
+                yield n, line, err
+        else:
+            for _ts, n, line, err in self._windowed(self._lines_of(...)):
+                yield n, line, err
+
+    def _lines_of(self, conn):
+        """``(ts, line_no, line, err)`` for the lines of connection ``conn`` (None: lines naming none;
+        ``...``: every line); a line without a time takes the time of the one before it."""
+        last = 0.0
+        for n, line, err in iter_lines(self.path):
+            if conn is not ...:
+                c = _conn_of(line) if line is not None else None
+                if c not in self._conns:
+                    c = None
+                if c != conn:
+                    continue
+            ts = _stamp(line) if line is not None else None
+            if ts is None or not isfinite(ts):
+                ts = last
+            last = ts
+            yield ts, n, line, err
+
+    def _windowed(self, items):
+        """``items`` sorted within a sliding window of WINDOW_RECORDS (a heap)."""
+        heap: list = []
+        push = heapq.heappush
+        pushpop = heapq.heappushpop
+        for it in items:
+            if len(heap) >= WINDOW_RECORDS:
+                yield pushpop(heap, it)
+            else:
+                push(heap, it)
+                self._held += 1
+                if self._held > self.held_peak:
+                    self.held_peak = self._held
+        while heap:
+            self._held -= 1
+            yield heapq.heappop(heap)
 
     @staticmethod
     def _binary(rec: dict, data: object) -> bytes | str:
@@ -388,6 +434,13 @@ class Replay:
 
 
 _TS = re.compile(rb'"ts":\s*(-?[0-9][0-9.eE+-]*)')
+_CONN = re.compile(rb'"conn":\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _conn_of(line: bytes) -> bytes | None:
+    """The record's ``conn`` read without decoding the line (None when it names none)."""
+    m = _CONN.search(line)
+    return m.group(1) if m is not None else None
 
 
 def _stamp(line: bytes) -> float | None:

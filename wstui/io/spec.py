@@ -110,6 +110,7 @@ class Feed:
     send_at: float = 0.0  # monotonic time before which the next frame may not be sent (venue rate limit)
     wake: asyncio.Event | None = None
     task: asyncio.Task | None = None
+    predeclared: bool = False  # its streams were declared before the first connect finished
 
     def retarget(self) -> None:
         """Work out the addresses for the current symbols (venues may name streams in the URL)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 
-from ..core.text import clean
+from ..core.text import clean, cut
 
 # state -> (badge text, style class suffix); the text alone tells the state (NO_COLOR terminals)
 BADGES: dict[str, tuple[str, str]] = {
@@ -166,9 +166,9 @@ def fit(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` cells with an ellipsis."""
     if width <= 0:
         return ""
-    if len(text) <= width:
+    if len(text) <= width and text.isascii():
         return text
-    return text[: max(0, width - 1)] + "…"
+    return cut(text, width)  # measured in terminal cells (fullwidth characters take two)
 
 
 def cause(name: str) -> str:

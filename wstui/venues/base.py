@@ -27,6 +27,28 @@ FetchCallback = Callable[[str | None, str | None, float], None]
 """``callback(body, error, ts)``: exactly one of body/error is set; ts is the clock when it arrived."""
 
 
+NAMES_MAX = 4096
+"""Most wire names (topics, channel ids) an adapter remembers per connection: a server cannot grow them."""
+
+
+class Unsolicited(Exception):
+    """Data for a stream a connection may not have: on a live connection one it never subscribed, in
+    a replay one stream more than a connection may hold.  Counted by the engine, never a crash."""
+
+    def __init__(self, key: str, why: str = "not subscribed on this connection") -> None:
+        super().__init__(f"{key}: {why}")
+        self.key = key
+        self.why = why
+
+
+def remember(names: dict, key, value, what: str = "name") -> None:
+    """``names[key] = value`` unless ``names`` already holds :data:`NAMES_MAX` entries (then
+    :class:`Unsolicited`): adapter tables keyed by wire names stay bounded whatever a server sends."""
+    if key not in names and len(names) >= NAMES_MAX:
+        raise Unsolicited(str(key)[:120], f"more than {NAMES_MAX} {what}s on one connection")
+    names[key] = value
+
+
 class ConnContext(Protocol):
     """What the engine offers an adapter for one connection."""
 
@@ -58,6 +80,10 @@ class ConnContext(Protocol):
 
     def parse_error(self, detail: str, ts: float, stream: Stream | None = None) -> None:
         """A frame that could not be understood: counted and reported, never fatal."""
+        ...
+
+    def unsolicited_data(self, exc: "Unsolicited", ts: float) -> None:
+        """Data for a stream this connection may not have (see :class:`Unsolicited`): counted."""
         ...
 
 
@@ -118,6 +144,9 @@ class Venue:
     support for it; ``None`` (no offer) otherwise.  No venue wstui speaks documents it (Binance, Kraken,
     OKX, Bybit, Coinbase, Bitfinex, Deribit, Gemini, Bitstamp), so every one connects without: servers
     behind some CDNs answer the offer with parameters clients reject, or stall."""
+    unsequenced: ClassVar[bool] = False
+    """True for venues whose updates carry no sequence number: a frame that cannot be read may have
+    been a lost update, so it makes every book of the connection suspect."""
 
     def __init__(self, ctx: ConnContext) -> None:
         self.ctx = ctx

@@ -26,14 +26,14 @@ streams and the connection's other books are left alone.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
 from ..core.book import Book
 from ..core.stream import Stream
 from .base import Limits, Venue, chunks
-from .checks import SnapshotWait
+from .checks import SnapshotWait, levels
 
 _loads = orjson.loads
 
@@ -241,12 +241,8 @@ class BinanceSpot(Venue):
                 self._gap(st, sy, ev, ts, why)
                 return False
         book = st.book
-        bids = book.bids
-        asks = book.asks
-        for p, q in ev["b"]:
-            bids.set(float(p), p, q, float(q))
-        for p, q in ev["a"]:
-            asks.set(float(p), p, q, float(q))
+        book.bids.update(levels(ev["b"], 2, book.bids, "b"))
+        book.asks.update(levels(ev["a"], 2, book.asks, "a"))
         book.updates += 1
         sy.prev_u = u
         st.check_crossed(ts)
@@ -259,7 +255,7 @@ class BinanceSpot(Venue):
         sy.buffer.clear()
         sy.buffer.append(ev)
         if sy.due(ts):
-            self._request(ev["s"], st, sy)
+            self._request(st.symbol, st, sy)
 
     def rest_depth(self) -> str:
         """The REST depth endpoint for this connection's stream host (see the module docstring)."""
@@ -268,7 +264,7 @@ class BinanceSpot(Venue):
         return f"https://{rest}/api/v3/depth" if rest else self.rest
 
     def snapshot_url(self, sym: str) -> str:
-        return f"{self.rest_depth()}?symbol={sym}&limit=1000"
+        return f"{self.rest_depth()}?symbol={quote(sym, safe='')}&limit=1000"
 
     def resubscribe_messages(self, stream: Stream) -> list[str] | None:
         """One book is wrong: a new REST snapshot for its symbol (diffs buffered meanwhile); nothing to
@@ -298,10 +294,11 @@ class BinanceSpot(Venue):
         try:
             snap = _loads(body)
             last = int(snap["lastUpdateId"])
-            bids = snap["bids"]
-            asks = snap["asks"]
+            book: Book = st.book
+            bids = levels(snap["bids"], 2, book.bids, "bids")
+            asks = levels(snap["asks"], 2, book.asks, "asks")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc!r}")
+            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc}")
             return
         if sy.buffer:
             U0 = sy.buffer[0]["U"]
@@ -315,8 +312,11 @@ class BinanceSpot(Venue):
                     self._request(sym, st, sy)
                 return
         sy.stale = 0
-        book: Book = st.book
-        book.load(bids, asks)
+        try:
+            book.load(bids, asks)
+        except ValueError as exc:  # a level no book may hold (NaN, negative...): not a usable snapshot
+            sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {sym}: {exc}")
+            return
         sy.last_id = last
         sy.prev_u = None
         sy.snapshots += 1

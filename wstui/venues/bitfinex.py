@@ -36,9 +36,10 @@ from zlib import crc32
 
 import msgspec
 
-from ..core.book import Book
+from ..core.book import BadLevel, Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Limits, Venue
+from .base import Limits, Venue, remember
+from .checks import levels, text
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
 _encode = msgspec.json.encode
@@ -75,7 +76,7 @@ def book_checksum(book: Book) -> int:
 
 
 def _text(v) -> str:
-    return v if type(v) is str else str(v)
+    return v if type(v) is str else text(v)
 
 
 class _Chan:
@@ -195,7 +196,7 @@ class BitfinexV2(Venue):
             sym = self._symbol(msg)
             st = self._stream(ch, sym, msg)
             kind = ch if st.book is not None or ch == "trades" else "other"
-            self.chans[cid] = _Chan(kind, st, sym)
+            remember(self.chans, cid, _Chan(kind, st, sym), "channel id")
         elif ev == "unsubscribed":
             self.chans.pop(msg.get("chanId"), None)
         elif ev == "conf":
@@ -281,12 +282,12 @@ class BitfinexV2(Venue):
         if not payload or type(payload[0]) is list:
             bids = []
             asks = []
-            for p, _count, a in payload:
-                a = _text(a)
-                if a[0] == "-":
-                    asks.append((_text(p), a[1:]))
+            for p, _count, a in levels(payload, 3, book.bids, "book snapshot"):
+                a = text(a, book.bids, "amount")
+                if a[:1] == "-":
+                    asks.append((text(p, book.asks, "price"), a[1:]))
                 else:
-                    bids.append((_text(p), a))
+                    bids.append((text(p, book.bids, "price"), a))
             book.load(bids, asks)
             if self.suspect:
                 self.suspect.pop(st.key, None)  # a fresh book owes nothing to an earlier sequence break
@@ -294,18 +295,20 @@ class BitfinexV2(Venue):
             return
         if st.book_state is BOOK_EMPTY:
             return  # an update before the snapshot cannot be applied
-        p, count, a = payload[0], payload[1], payload[2]
-        p = _text(p)
-        a = _text(a)
-        if a[0] == "-":
+        p, count, a = levels([payload], 3, book.bids, "book update")[0]
+        p = text(p, book.bids, "price")
+        a = text(a, book.bids, "amount")
+        if a[:1] == "-":
             side = book.asks
             a = a[1:]
         else:
             side = book.bids
+        if type(count) is not int:  # "0" as text must not turn a delete into a set
+            raise BadLevel(f"count is a {type(count).__name__}, not an integer: {str(count)[:20]!r}", side)
         if count == 0:
-            side.remove(float(p))
+            side.set_text(p, "0")  # validated, then removed
         else:
-            side.set(float(p), p, a, float(a))
+            side.set_text(p, a)
         book.updates += 1
         st.check_crossed(ts)
 

@@ -25,11 +25,13 @@ exchange's digits.  ``order_book_<pair>`` (top 100, a full snapshot in every mes
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import orjson
 
 from ..core.stream import BOOK_OK, Stream
-from .base import Venue
-from .checks import SnapshotWait, book_gap
+from .base import Venue, remember
+from .checks import SnapshotWait, book_gap, levels
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -54,6 +56,7 @@ class BitstampV2(Venue):
     name = "bitstamp"
     hosts = ("ws.bitstamp.net",)
     url = "wss://ws.bitstamp.net"
+    unsequenced = True  # no sequence numbers: an unreadable frame may have been a lost update
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
@@ -77,7 +80,7 @@ class BitstampV2(Venue):
             st = self.ctx.stream(pair, "trades", tape=True)
         else:
             st = self.ctx.stream(pair, kind)
-        self.channels[channel] = st
+        remember(self.channels, channel, st, "channel")
         return st
 
     def on_send(self, text: str, ts: float) -> None:
@@ -176,12 +179,12 @@ class BitstampV2(Venue):
             return True
         ok = True
         book = st.book
-        bids = d["bids"]
-        asks = d["asks"]
-        for side, levels in ((book.bids, bids), (book.asks, asks)):
+        bids = levels(d["bids"], 2, book.bids, "bids")
+        asks = levels(d["asks"], 2, book.asks, "asks")
+        for side, lvls in ((book.bids, bids), (book.asks, asks)):
             sign = side.sign
             have = side.levels
-            for lv in levels:
+            for lv in lvls:
                 if float(lv[1]) == 0.0 and float(lv[0]) * sign not in have:
                     name = "bid" if sign > 0 else "ask"
                     book_gap(self.ctx, st, f"a diff deletes the {name} {lv[0]} the book does not hold "
@@ -199,7 +202,8 @@ class BitstampV2(Venue):
 
     def _request(self, st: Stream, sy: _Sync) -> None:
         sy.requested = True
-        self.ctx.fetch(REST + st.symbol, lambda body, err, ts: self._on_snapshot(st, sy, body, err, ts))
+        # the path is built from our own stream's pair, quoted: never from text a frame chose
+        self.ctx.fetch(REST + quote(st.symbol, safe=""), lambda body, err, ts: self._on_snapshot(st, sy, body, err, ts))
 
     def _on_snapshot(self, st: Stream, sy: _Sync, body: str | None, err: str | None, ts: float) -> None:
         if body is None:
@@ -208,9 +212,8 @@ class BitstampV2(Venue):
         try:
             snap = _loads(body)
             mt = int(snap["microtimestamp"])
-            bids = snap["bids"]
-            asks = snap["asks"]
-            st.book.load(bids, asks)
+            book = st.book
+            book.load(levels(snap["bids"], 2, book.bids, "bids"), levels(snap["asks"], 2, book.asks, "asks"))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             sy.unusable(self.ctx, st, ts, f"bad REST snapshot for {st.symbol}: {exc!r}")
             return
@@ -218,20 +221,27 @@ class BitstampV2(Venue):
         sy.snapshots += 1
         buffered = sy.take()
         sy.answered()
-        for d in buffered:
-            if sy.snap_mt is None:
-                return  # a repair began meanwhile: a newer snapshot is on its way
-            if not self._apply(st, sy, d, int(d["microtimestamp"]), ts):
-                if sy.snap_mt is not None:  # the book was already wrong, so nobody asked again: ask
-                    st.mark_out_of_sync("the REST snapshot does not fit the diffs after it", ts)
-                    self.ctx.resubscribe(st, "the REST snapshot does not fit the diffs after it")
-                return
+        try:
+            for d in buffered:
+                if sy.snap_mt is None:
+                    return  # a repair began meanwhile: a newer snapshot is on its way
+                if not self._apply(st, sy, d, int(d["microtimestamp"]), ts):
+                    if sy.snap_mt is not None:  # the book was already wrong, so nobody asked again: ask
+                        st.mark_out_of_sync("the REST snapshot does not fit the diffs after it", ts)
+                        self.ctx.resubscribe(st, "the REST snapshot does not fit the diffs after it")
+                    return
+        except (KeyError, TypeError, ValueError) as exc:  # BadLevel included
+            # a buffered diff that cannot be applied: the book misses it (or holds half of it)
+            self.ctx.parse_error(f"buffered diff rejected: {exc}", ts, st)
+            st.mark_out_of_sync(f"a buffered diff could not be applied ({str(exc)[:120]})", ts)
+            return
         st.book_rebuilt(ts, "REST snapshot")
 
     def _top100(self, st: Stream, d: dict, ts: float, n: int) -> None:
         mt = d.get("microtimestamp")
         st.data(ts, n, int(mt) / 1e6 if mt else None)
-        st.book.load(d["bids"], d["asks"])
+        book = st.book
+        book.load(levels(d["bids"], 2, book.bids, "bids"), levels(d["asks"], 2, book.asks, "asks"))
         if st.book_state is not BOOK_OK:
             st.book_rebuilt(ts, "order_book snapshot")
         else:

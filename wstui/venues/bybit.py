@@ -24,7 +24,7 @@ import msgspec
 import orjson
 
 from ..core.stream import BOOK_EMPTY, Stream
-from .base import Limits, Venue
+from .base import Limits, Venue, remember
 from .checks import book_gap, sent_object
 
 
@@ -107,9 +107,9 @@ class BybitSpot(Venue):
         if ch == "book":
             if topic not in self.sync:
                 depth = rest.partition(".")[0]
-                self.sync[topic] = _BookSync(st, int(depth) if depth.isdigit() else 0)
+                remember(self.sync, topic, _BookSync(st, int(depth) if depth.isdigit() else 0), "topic")
         else:
-            self.topics[topic] = st
+            remember(self.topics, topic, st, "topic")
         return st
 
     def keepalive(self) -> tuple[float, str] | None:

@@ -6,6 +6,7 @@ from collections import deque
 
 import orjson
 
+from ..core.book import BadLevel, BookSide
 from ..core.stream import BOOK_BAD, Stream
 
 
@@ -88,3 +89,31 @@ def sent_object(text: str) -> dict | None:
     except orjson.JSONDecodeError:
         return None
     return msg if isinstance(msg, dict) else None
+
+
+# ---- the shapes a venue unpacks ---------------------------------------------------------------------
+# The core checks every level it is given (texts, finite numbers, see wstui.core.book); these check the
+# shape a venue's own frames must have before an adapter iterates or unpacks them: a string iterated
+# would be read character by character ("95" as price 9 size 5), a dict by its keys.
+
+def levels(items, arity: int | tuple[int, int], side: BookSide | None, what: str = "levels") -> list:
+    """``items`` when it is a list of lists of exactly ``arity`` elements (or ``(least, most)``); else
+    :class:`BadLevel` naming ``side`` (the book side the levels were meant for)."""
+    lo, hi = (arity, arity) if type(arity) is int else arity
+    if type(items) is not list:
+        raise BadLevel(f"{what} is a {type(items).__name__}, not a list: {str(items)[:60]!r}", side)
+    for lv in items:
+        if type(lv) is not list or not lo <= len(lv) <= hi:
+            raise BadLevel(f"{what}: a level is not a list of {arity}: {str(lv)[:60]!r}", side)
+    return items
+
+
+def text(v, side: BookSide | None = None, what: str = "value") -> str:
+    """A number's text as the venue wrote it: a ``str`` as is, an ``int`` (JSON numbers decoded with
+    ``float_hook=str`` arrive as int or str) written out; anything else (bool, None, list...) is refused."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is int:
+        return str(v)
+    raise BadLevel(f"{what} is a {t.__name__}, not a number: {str(v)[:40]!r}", side)

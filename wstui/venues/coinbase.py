@@ -27,6 +27,7 @@ import time
 import msgspec
 import orjson
 
+from ..core.book import BadLevel
 from ..core.stream import BOOK_BAD
 from ..core.stream import BOOK_EMPTY, Stream
 from .base import Limits, Venue, iso_ts
@@ -200,29 +201,31 @@ class Coinbase(Venue):
         book = st.book
         ups = ev.updates or ()
         if ev.type == "snapshot":
-            bids: dict = {}
-            asks: dict = {}
+            bids = []
+            asks = []
             for u in ups:
-                q = u.new_quantity
-                s = float(q)
-                if s:
-                    p = u.price_level
-                    if u.side == "bid":
-                        bids[float(p)] = (p, q, s)
-                    else:
-                        asks[-float(p)] = (p, q, s)
-            book.bids.replace(bids)
-            book.asks.replace(asks)
+                side = u.side
+                if side == "bid":
+                    bids.append((u.price_level, u.new_quantity))
+                elif side == "offer" or side == "ask":
+                    asks.append((u.price_level, u.new_quantity))
+                else:
+                    raise BadLevel(f"update for side {side[:20]!r}", book.bids)
+            book.load(bids, asks)  # validated (finite, positive), all or nothing
             self._resubscribed.pop(ev.product_id, None)
             st.book_rebuilt(ts, "snapshot")
             return
         if st.book_state is BOOK_EMPTY:
             return  # updates before the snapshot cannot be applied (not a fault of the venue)
-        bset = book.bids.set
-        aset = book.asks.set
+        bset = book.bids.set_text
+        aset = book.asks.set_text
         for u in ups:
-            p = u.price_level
-            q = u.new_quantity
-            (bset if u.side == "bid" else aset)(float(p), p, q, float(q))
+            side = u.side
+            if side == "bid":
+                bset(u.price_level, u.new_quantity)
+            elif side == "offer" or side == "ask":
+                aset(u.price_level, u.new_quantity)
+            else:
+                raise BadLevel(f"update for side {side[:20]!r}", book.bids)
         book.updates += 1
         st.check_crossed(ts)

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import msgspec
 
-from ..core.book import BookSide
+from ..core.book import BadLevel, BookSide
 from ..core.stream import BOOK_EMPTY, BOOK_OK, Stream
-from .base import Limits, Venue
+from .base import Limits, Venue, remember
+from .checks import levels as shaped, text
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
 _encode = msgspec.json.encode
@@ -44,21 +45,19 @@ _TEST = _encode({"jsonrpc": "2.0", "id": 9999, "method": "public/test", "params"
 
 
 def _text(v) -> str:
-    return v if type(v) is str else str(v)
+    return v if type(v) is str else text(v)
 
 
 def _apply(side: BookSide, levels) -> None:
-    for lv in levels:
-        p = lv[1]
-        if type(p) is not str:
-            p = str(p)
-        if lv[0] == "delete":
-            side.set(float(p), p, "0", 0.0)
+    for lv in shaped(levels, 3, side):
+        action = lv[0]
+        p = text(lv[1], side, "price")
+        if action == "delete":
+            side.set_text(p, "0")
+        elif action == "new" or action == "change":
+            side.set_text(p, text(lv[2], side, "amount"))
         else:
-            q = lv[2]
-            if type(q) is not str:
-                q = str(q)
-            side.set(float(p), p, q, float(q))
+            raise BadLevel(f"level action {str(action)[:20]!r}", side)
 
 
 class _Chan:
@@ -104,7 +103,7 @@ class Deribit(Venue):
             ch = _Chan("trades", self.declare(sym, "trades", tape=True) if len(parts) == 3 else None)
         else:
             ch = _Chan("other", self.ctx.stream(sym, kind))
-        self.chans[name] = ch
+        remember(self.chans, name, ch, "channel")
         return ch
 
     def on_send(self, text: str, ts: float) -> None:
@@ -169,8 +168,8 @@ class Deribit(Venue):
                 st = ch.stream
                 st.data(ts, len(data), d["timestamp"] / 1000.0)
                 book = st.book
-                book.load([(_text(p), _text(q)) for p, q in d["bids"]],
-                          [(_text(p), _text(q)) for p, q in d["asks"]])
+                book.load([(text(p, book.bids), text(q, book.bids)) for p, q in shaped(d["bids"], 2, book.bids)],
+                          [(text(p, book.asks), text(q, book.asks)) for p, q in shaped(d["asks"], 2, book.asks)])
                 if st.book_state is BOOK_OK:
                     book.updates += 1
                     st.check_crossed(ts)
@@ -222,8 +221,8 @@ class Deribit(Venue):
             # a snapshot's timestamp is its book's last change, often seconds old: no latency sample
             st.data(ts, n, None)
             # a snapshot's levels are all "new"
-            book.load([(_text(lv[1]), _text(lv[2])) for lv in d["bids"]],
-                      [(_text(lv[1]), _text(lv[2])) for lv in d["asks"]])
+            book.load([(text(lv[1], book.bids), text(lv[2], book.bids)) for lv in shaped(d["bids"], 3, book.bids)],
+                      [(text(lv[1], book.asks), text(lv[2], book.asks)) for lv in shaped(d["asks"], 3, book.asks)])
             ch.last = cid
             st.book_rebuilt(ts, "snapshot")
             return

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import orjson
 
+from ..core.book import BadLevel
 from ..core.stream import Stream
 from .base import Venue
-from .checks import book_gap
+from .checks import book_gap, levels
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -31,6 +32,7 @@ class GeminiV2(Venue):
     name = "gemini"
     hosts = ("api.gemini.com", "api.sandbox.gemini.com")
     url = "wss://api.gemini.com/v2/marketdata"
+    unsequenced = True  # no sequence numbers: an unreadable frame may have been a lost update
 
     @classmethod
     def matches(cls, host: str, path: str) -> bool:
@@ -107,16 +109,17 @@ class GeminiV2(Venue):
         st = self.declare(sym, "book", book=True)
         st.data(ts, n, None)
         book = st.book
+        changes = levels(msg["changes"], 3, book.bids, "changes")
         if sym not in self.snapshotted or "trades" in msg:  # the first message of a subscription
             b = []
             a = []
-            for side, p, q in msg["changes"]:
+            for side, p, q in changes:
                 if side == "buy":
                     b.append((p, q))
                 elif side == "sell":
                     a.append((p, q))
                 else:
-                    raise ValueError(f"change for side {side!r}")
+                    raise BadLevel(f"change for side {str(side)[:20]!r}", book.bids)
             book.load(b, a)
             self.snapshotted.add(sym)
             self.pending.discard(sym)
@@ -127,19 +130,18 @@ class GeminiV2(Venue):
         bids = book.bids
         asks = book.asks
         lost = None
-        for side, p, q in msg["changes"]:
+        for side, p, q in changes:
             if side == "buy":
                 s = bids
             elif side == "sell":
                 s = asks
             else:
-                raise ValueError(f"change for side {side!r}")
-            pf = float(p)
-            qf = float(q)
-            if qf == 0.0 and lost is None and pf * s.sign not in s.levels:
+                raise BadLevel(f"change for side {str(side)[:20]!r}", bids)
+            if lost is None and type(p) is str and type(q) is str and q.strip("0.") == "" \
+                    and float(p) * s.sign not in s.levels:
                 lost = f"an update deletes the {'bid' if side == 'buy' else 'ask'} {p} the book does not hold: " \
                        f"an update was lost"
-            s.set(pf, p, q, qf)
+            s.set_text(p, q)
         if lost is not None:
             book_gap(self.ctx, st, lost, ts)
         book.updates += 1

@@ -17,7 +17,9 @@ import msgspec
 
 from ..core.book import Book, BookSide
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Venue, iso_ts
+from ..core.book import BadLevel
+from .base import Unsolicited, Venue, iso_ts
+from .checks import text
 
 _decode = msgspec.json.Decoder(float_hook=str).decode
 _encode = msgspec.json.encode
@@ -75,19 +77,29 @@ class _Checksum:
         tok = self.tok
         sign = side.sign
         dirty = self.dirty[idx]
+        if type(levels) is not list and type(levels) is not tuple:  # () when a side is absent
+            raise BadLevel(f"levels are a {type(levels).__name__}, not a list", side)
         for lv in levels:
-            p = lv["price"]
-            q = lv["qty"]
+            if type(lv) is not dict:
+                raise BadLevel(f"a level is a {type(lv).__name__}, not an object: {str(lv)[:60]!r}", side)
+            p = lv.get("price")
+            q = lv.get("qty")
             if type(p) is not str:
-                p = str(p)
+                p = text(p, side, "price")
             if type(q) is not str:
-                q = str(q)
-            pf = float(p)
+                q = text(q, side, "qty")
+            try:
+                pf = float(p)
+            except ValueError:
+                raise BadLevel(f"price is not a number: {p[:40]!r}", side) from None
             key = pf * sign
             if not dirty:
                 n = len(keys)
                 dirty = n < CHECKSUM_LEVELS or key >= keys[n - CHECKSUM_LEVELS]
-            qf = float(q)
+            try:
+                qf = float(q)
+            except ValueError:
+                raise BadLevel(f"qty is not a number: {q[:40]!r}", side) from None
             side.set(pf, p, q, qf)
             if qf != 0.0:
                 tok[key] = p.replace(".", "").lstrip("0") + q.replace(".", "").lstrip("0")
@@ -150,9 +162,9 @@ class KrakenV2(Venue):
             symbols = [symbols]
         for sym in symbols:
             if channel == "book":
+                self._book(sym)  # first: a symbol this connection may not have goes no further
                 if depth is not None:
                     self.depth[sym] = int(depth)
-                self._book(sym)
             elif channel == "trade":
                 self._trades(sym)
 
@@ -198,7 +210,10 @@ class KrakenV2(Venue):
             typ = msg.get("type")
             counted: set[str] = set()  # a stream counts frames, not the entries inside them
             for entry in msg["data"]:
-                self._on_book(entry, typ, ts, len(data), counted)
+                try:
+                    self._on_book(entry, typ, ts, len(data), counted)
+                except Unsolicited as exc:  # one unsolicited symbol must not drop the entries after it
+                    self.ctx.unsolicited_data(exc, ts)
         elif ch == "trade":
             counted = set()
             for t in msg["data"]:
@@ -209,8 +224,8 @@ class KrakenV2(Venue):
                     st.data(ts, len(data), None)  # the match time (for the tape), not when it was sent
                 p = t["price"]
                 q = t["qty"]
-                st.trade(ts, t.get("side", ""), p if type(p) is str else str(p),
-                         q if type(q) is str else str(q), exch)
+                st.trade(ts, t.get("side", ""), p if type(p) is str else text(p),
+                         q if type(q) is str else text(q), exch)
         elif ch == "heartbeat":
             self.ctx.heartbeat(ts)
         elif ch is None and type(msg) is dict and msg.get("method") == "subscribe":

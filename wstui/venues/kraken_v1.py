@@ -22,9 +22,9 @@ import orjson
 
 from ..core.book import Book
 from ..core.stream import BOOK_BAD, BOOK_EMPTY, Stream
-from .base import Venue
+from .base import Venue, remember
 from .kraken import KrakenV2, book_checksum
-from .checks import checksum_result, sent_object
+from .checks import checksum_result, levels, sent_object
 
 _loads = orjson.loads
 
@@ -71,12 +71,13 @@ class KrakenV1(Venue):
 
     def _declare(self, name: str, pair: str, depth) -> Stream:
         ch = _channel(name)
+        st = self.declare(pair, ch)  # first: a pair this connection may not have goes no further
         if ch == "book":
             if isinstance(depth, int):
                 self.depth[pair] = depth
             elif name.startswith("book-") and name[5:].isdigit():
                 self.depth.setdefault(pair, int(name[5:]))
-        return self.declare(pair, ch)
+        return st
 
     def subscribe_messages(self, symbols) -> list[str]:
         pairs = list(symbols)
@@ -113,8 +114,8 @@ class KrakenV1(Venue):
             if msg.get("status") == "subscribed" and "channelID" in msg:
                 name = msg.get("channelName", "")
                 pair = msg.get("pair", "")
-                self.channels[msg["channelID"]] = (name, pair)
                 self._declare(name, pair, (msg.get("subscription") or {}).get("depth"))
+                remember(self.channels, msg["channelID"], (name, pair), "channel id")
             elif msg.get("status") == "error":
                 self.ctx.parse_error(f"kraken subscription error: {msg.get('errorMessage', '?')}", ts)
         elif ev == "error":
@@ -127,26 +128,34 @@ class KrakenV1(Venue):
         first = msg[1]
         if "as" in first or "bs" in first:
             st.data(ts, n)
-            book.load(first.get("bs") or (), first.get("as") or ())
+            book.load(levels(first.get("bs") or [], (3, 4), book.bids, "bs"),
+                      levels(first.get("as") or [], (3, 4), book.asks, "as"))
             book.truncate(depth)
             st.book_rebuilt(ts, "snapshot")
             return
         want = None
         newest = 0.0
         ready = st.book_state is not BOOK_EMPTY
-        for part in msg[1:-2]:
+        parts = msg[1:-2]
+        changes = []
+        for part in parts:
+            if type(part) is not dict:
+                raise ValueError(f"book update part is a {type(part).__name__}, not an object")
             for key, side in (("a", book.asks), ("b", book.bids)):
-                levels = part.get(key)
-                if levels and ready:
-                    side.update(levels)
-                    t = float(levels[-1][2])
+                lv = part.get(key)
+                if lv:
+                    changes.append((side, levels(lv, (3, 4), side, key)))
+                    t = float(lv[-1][2])
                     if t > newest:
                         newest = t
             if "c" in part:
                 want = part["c"]
+        # stamped before the book changes: a frame that fails half applied marks this book (engine)
         st.data(ts, n, newest or None)
         if not ready:
             return  # updates before the snapshot cannot be applied
+        for side, lv in changes:
+            side.update(lv)
         book.truncate(depth)
         book.updates += 1
         if st.book_state is BOOK_BAD or want is None:

@@ -28,7 +28,7 @@ from textual.geometry import Size
 from textual.message import Message
 
 from ...core.snapshot import Snapshot, StreamView
-from ...core.text import clean
+from ...core.text import cell_len, clean
 from .. import fmt
 from .lines import LinesWidget, Row
 
@@ -294,7 +294,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         names = frozenset(self.views)
         if names != self._fit_keys:  # the set of streams changed: measure the name columns again
             self._fit_keys = names
-            self._fit = {i: max([len(COLUMNS[i][1])] + [len(cells(s)[i][0]) for s in self.views.values()])
+            self._fit = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s)[i][0]) for s in self.views.values()])
                          for i, c in enumerate(COLUMNS) if c[2] is None}
 
     def hold_expired(self) -> bool:
@@ -515,7 +515,8 @@ class StreamsTable(LinesWidget, can_focus=True):
                 right = COLUMNS[i][3]
                 w = widths[i]
                 text = fmt.fit(text, w)
-                cell = f"{text:>{w}}" if right else f"{text:<{w}}"
+                gap = " " * max(0, w - cell_len(text))  # cells, not characters: fullwidth symbols take two
+                cell = gap + text if right else text + gap
                 style = rcls if rcls == "streams--bad" else (cls or rcls)
                 if cursor:
                     if rcls == "streams--bad":
