@@ -33,8 +33,11 @@ def run_replay(path, *extra, json_out: bool = True) -> tuple[subprocess.Complete
         args.append("--json")
     p = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert "Traceback" not in p.stderr, p.stderr[-3000:]
-    assert p.returncode == 0, p.stderr[-3000:]
-    return p, (json.loads(p.stdout) if json_out else None)
+    doc = json.loads(p.stdout) if json_out else None
+    # exit 0: every stream healthy at the end; 1: some book is (rightly) marked wrong; never a crash
+    want = (1 if doc["unhealthy"] else 0) if doc is not None else p.returncode
+    assert p.returncode in (0, 1) and p.returncode == want, p.stderr[-3000:]
+    return p, doc
 
 
 def stream(doc: dict, key: str) -> dict:

@@ -196,6 +196,8 @@ def test_checksum_mismatch_marks_out_of_sync_and_resubscribes():
 def _two_books():
     """Two books on one connection with SEQ_ALL and CHECKSUM: (engine, transport, book 7, book 8)."""
     engine, tr, st = _book_engine()
+    engine.sent("bfx", json.dumps({"event": "subscribe", "channel": "book", "symbol": "tTWOUSD", "prec": "P0",
+                                   "freq": "F0", "len": "25"}), 1.2)  # a live connection: subscribed first
     engine.frame("bfx", json.dumps({"event": "subscribed", "channel": "book", "chanId": 8, "symbol": "tTWOUSD",
                                     "prec": "P0", "freq": "F0", "len": "25", "pair": "TWOUSD"}), 1.21)
     engine.frame("bfx", "[8,[[10,1,1],[11,1,-2]],2]", 1.22)
@@ -225,6 +227,7 @@ def test_sequence_gap_without_checksums_makes_every_book_wrong():
     engine.open("bfx", ADDR, 1.0, live=True, transport=tr)
     engine.sent("bfx", json.dumps({"event": "conf", "flags": SEQ_ALL}), 1.0)
     for cid, sym, seq in ((7, "tAAAUSD", 1), (8, "tBBBUSD", 2)):
+        engine.sent("bfx", json.dumps({"event": "subscribe", "channel": "book", "symbol": sym, "prec": "P0"}), 1.05)
         engine.frame("bfx", json.dumps({"event": "subscribed", "channel": "book", "chanId": cid, "symbol": sym,
                                         "prec": "P0"}), 1.1)
         engine.frame("bfx", f"[{cid},[[10,1,1],[11,1,-2]],{seq}]", 1.2)

@@ -81,8 +81,9 @@ class Conn(Link):
             raise ValueError(f"stream name longer than {NAME_MAX} characters: {symbol[:40]!r}…")
         if self.live and not self.declaring:
             raise Unsolicited(f"{v}:{symbol}:{channel}")
-        if len(self.streams) >= STREAMS_PER_CONN:
-            raise Unsolicited(f"{v}:{symbol}:{channel}", f"more than {STREAMS_PER_CONN} streams on one connection")
+        cap = max(STREAMS_PER_CONN, self.venue.limits.streams_per_conn or 0)  # a venue may allow more (1,024)
+        if len(self.streams) >= cap:
+            raise Unsolicited(f"{v}:{symbol}:{channel}", f"more than {cap} streams on one connection")
         st = self.engine.get_stream(v, symbol, channel, book=book, tape=tape, frames=frames)
         if st.key not in self.streams:
             self.streams[st.key] = st
