@@ -54,6 +54,9 @@ FOOTER = (("q", "quit"), ("?", "help"), ("space", "pause"), ("+/-", "speed"), ("
           ("[ ]", "group"), ("↑↓", "stream"))
 
 
+FOLLOW_HINT = "following the busiest book; ↑↓ to pick|busiest book; ↑↓ to pick|auto: busiest"
+
+
 def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, StreamView | None, str]:
     """The book and the trades stream shown for a selected stream: the stream itself when it has a book
     (or a tape), else the stream of the same venue and symbol that has one.  With a note when none."""
@@ -119,7 +122,18 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
         if snap.backlog:
             optional.insert(0, f" behind {snap.backlog / 1000:.1f}s ")
     else:
-        t.append(" ● live ", "bold")
+        # "live" only while some connection is up: not before the first connects, nor after all dropped
+        up = sum(1 for c in snap.connections if c.up)
+        if snap.ended:
+            t.append(" ■ stopped ", "bold")
+        elif up:
+            t.append(" ● live ", "bold")
+        elif snap.connections:
+            t.append(" ▼ no connection up ", "bold reverse")
+        else:
+            t.append(" ○ connecting ", "bold")
+        if len(snap.connections) > 1:
+            t.append(f" {up}/{len(snap.connections)} connections up ")
         optional = [f" {fmt.date_clock(snap.now)} ", f" {snap.messages:,} msgs "]
     if snap.bad_records_total:
         optional.insert(0, f" {snap.bad_records_total} bad records ")
@@ -167,7 +181,7 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
 class HelpScreen(ModalScreen):
     """Every key, one per line."""
 
-    BINDINGS = [Binding("escape,question_mark", "dismiss", "close help")]
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "close help"), Binding("q", "app.quit", "quit")]
 
     def compose(self) -> ComposeResult:
         t = Text()
@@ -352,6 +366,7 @@ class WstuiApp(App):
     def _show_selection(self, snap: Snapshot) -> None:
         book, bnote, tape, tnote = pick(snap, self.selected)
         ladder = self.w_ladder
+        ladder.hint = FOLLOW_HINT if self.follow_busiest else ""
         ladder.update_view(book, bnote)
         ladder.set_class(book is not None and book.state in ROW_BAD, "-alarm")
         self.w_tape.update_view(tape, tnote)
@@ -379,14 +394,19 @@ class WstuiApp(App):
         self._header_key = None
         self.notify(f"speed {fmt.speed(v)}", timeout=1.5)
 
-    def action_restart(self) -> None:
+    async def action_restart(self) -> None:
         if getattr(self.source, "restart", None) is None:
             self.notify("this source has no replay controls", timeout=2)
             return
-        if getattr(self.source, "done", False) and self.engine_mode != "none":
+        if self.engine_mode != "none":
+            # a fresh engine and source: the clock, counts, tape and events of the pass before are gone,
+            # and the capture's connections are not counted as reconnects
+            await self.stop_engine()
             self._replay_again()
+            self.snap = None
         else:
             self.source.restart()
+        self._header_key = None
         self.notify("replay restarted", timeout=1.5)
 
     def action_group(self, coarser: bool) -> None:

@@ -130,13 +130,14 @@ class LadderView(LinesWidget):
     COMPONENT_CLASSES = {
         "ladder--title-ok", "ladder--title-warn", "ladder--title-bad", "ladder--title-dim",
         "ladder--head", "ladder--bid", "ladder--ask", "ladder--bid-bar", "ladder--ask-bar",
-        "ladder--changed", "ladder--spread", "ladder--spread-bad", "ladder--dim", "ladder--note",
+        "ladder--changed", "ladder--spread", "ladder--spread-bad", "ladder--dim", "ladder--note", "ladder--hint",
     }
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.view: StreamView | None = None
         self.note = "select a stream"
+        self.hint = ""  # said on the column-head line ("long|shorter" variants, the first that fits)
         self.group: dict[str, int] = {}  # book key -> grouping step index (0 = the book's own levels)
         self._scale: dict[str, tuple[int, int]] = {}  # book key -> (decimals, native tick units)
         self._bids: list[tuple[str, str, float]] = []  # shown price, size text ("" when grouped), size
@@ -261,7 +262,12 @@ class LadderView(LinesWidget):
         sw = min(12, max(6, (width - pw - 8) // 3))
         cw = sw
         bw = max(0, width - (1 + pw + 1 + sw + 1 + cw + 1))
-        rows.append(((f" {'price':>{pw}} {'size':>{sw}} {'cumul':>{cw}} {fmt.fit('depth', bw)}", "ladder--head"),))
+        head = f" {'price':>{pw}} {'size':>{sw}} {'cumul':>{cw}} "
+        hint = next((h for h in self.hint.split("|") if h and len(h) + 1 <= bw), "")
+        if hint:
+            rows.append(((head + f"{hint:>{bw - 1}} ", "ladder--hint"),))
+        else:
+            rows.append(((head + fmt.fit("depth", bw), "ladder--head"),))
 
         cum_b = _cumulative(bids)
         cum_a = _cumulative(asks)
