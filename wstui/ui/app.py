@@ -35,7 +35,23 @@ from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
 from .widgets.tape import TapeView
 
-STYLES = Path(__file__).resolve().parent / "styles"
+
+
+def styles_dir() -> Path:
+    """The Textual styles: the top-level ``styles/`` folder, installed as the package data ``wstui.styles``
+    (a non-editable install has no ``styles/`` beside the code, an editable one maps it)."""
+    try:
+        from importlib.resources import files
+
+        p = Path(str(files("wstui.styles") / "app.tcss"))  # a namespace package: join, then convert
+        if p.is_file():
+            return p.parent
+    except (ImportError, ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent.parent / "styles"
+
+
+STYLES = styles_dir()
 
 # every key, in the order the help screen lists them: (keys as shown, what they do)
 KEYS: tuple[tuple[str, str], ...] = (
