@@ -60,14 +60,16 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("← →", "scroll the streams table sideways"),
     ("s", "jump to the next stream that is not healthy"),
     ("]  [", "coarser / finer price grouping of the ladder"),
-    ("space", "pause / resume the replay"),
+    ("space", "pause / resume a replay; live: freeze the screen"),
     ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
     ("r", "restart the replay from the beginning"),
     ("?", "this help (escape or ? closes it)"),
     ("q  ctrl+c", "quit"),
 )
-FOOTER = (("q", "quit"), ("?", "help"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
-          ("[ ]", "group"), ("↑↓", "stream"))
+# (key, label, action): a key is shown only while its action works in the current source (check_action)
+FOOTER = (("q", "quit", "quit"), ("?", "help", "help"), ("space", "pause", "pause"), ("space", "freeze", "freeze"),
+          ("+/-", "speed", "speed"), ("r", "restart", "restart"), ("[ ]", "group", "group"), ("↑↓", "stream", ""))
+REPLAY_ACTIONS = frozenset(("pause", "speed", "restart"))
 
 
 FOLLOW_HINT = "following the busiest book; ↑↓ to pick|busiest book; ↑↓ to pick|auto: busiest"
@@ -248,6 +250,7 @@ class WstuiApp(App):
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
         Binding("space", "pause", "pause"),
+        Binding("space", "freeze", "freeze"),
         Binding("plus,equals_sign", "speed(True)", "faster"),
         Binding("minus,underscore", "speed(False)", "slower"),
         Binding("r", "restart", "restart"),
@@ -277,6 +280,7 @@ class WstuiApp(App):
         self.stats = FrameStats()
         self._header_key: Any = None
         self._banner_key: Any = None
+        self.frozen = False  # live: the panels hold still while the engine keeps applying the feed
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -291,10 +295,25 @@ class WstuiApp(App):
 
     def _footer(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
-        for key, what in FOOTER:
+        for key, what, action in FOOTER:
+            if action and not self.check_action(action, ()):
+                continue
             t.append(f" {key} ", "bold reverse")
             t.append(f"{what} ")
         return t
+
+    @property
+    def replay_controls(self) -> bool:
+        return getattr(self.source, "toggle_pause", None) is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys work only where they mean something: replay controls in a replay, freeze elsewhere (live).
+        False hides a key from the footer and the command palette and leaves the key unbound."""
+        if action in REPLAY_ACTIONS:
+            return self.replay_controls
+        if action == "freeze":
+            return not self.replay_controls and self.engine_mode != "none"
+        return True
 
     def on_mount(self) -> None:
         # the panels, found once: the frame timer may fire while the app is closing (the screen is
@@ -346,10 +365,13 @@ class WstuiApp(App):
         error = self.engine_error()
         t0 = time.perf_counter()
         width = self.size.width
-        hkey = (snap.seq if snap is not None else None, width, error)
+        hkey = (snap.seq if snap is not None else None, width, error, self.frozen)
         if hkey != self._header_key:
             self._header_key = hkey
-            self.w_header.update(header_text(snap, width, error))
+            text = header_text(snap, width, error)
+            if self.frozen:
+                text.append(" ❄ FROZEN: space resumes ", "bold reverse")
+            self.w_header.update(text)
         btext, level = banner_text(snap, error)
         bkey = (btext.plain, level)
         if bkey != self._banner_key:
@@ -357,7 +379,7 @@ class WstuiApp(App):
             banner = self.w_banner
             banner.update(btext)
             banner.set_classes(f"-{level}")
-        if snap is None or snap is self.snap:
+        if snap is None or snap is self.snap or self.frozen:
             self.stats.busy_s += time.perf_counter() - t0
             return
         self.snap = snap
@@ -401,6 +423,11 @@ class WstuiApp(App):
             return
         self.source.toggle_pause()
         self._header_key = None
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        self._header_key = None
+        self.refresh_view()
 
     def action_speed(self, up: bool) -> None:
         if getattr(self.source, "step_speed", None) is None:
