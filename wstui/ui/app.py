@@ -30,6 +30,8 @@ from ..core.text import clean
 from ..engine import Engine
 from ..runner import EngineThread, run_source
 from . import fmt
+from .screens.base import ViewScreen
+from .screens.books import BooksScreen
 from .widgets.events import EventsLog
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
@@ -59,6 +61,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("PgUp PgDn Home End", "move through the streams table"),
     ("← →", "scroll the streams table sideways"),
     ("s", "jump to the next stream that is not healthy"),
+    ("b", "books: every book side by side, best prices across venues (b or escape: back)"),
     ("]  [", "coarser / finer price grouping of the ladder"),
     ("space", "pause / resume a replay; live: freeze the screen"),
     ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
@@ -68,7 +71,8 @@ KEYS: tuple[tuple[str, str], ...] = (
 )
 # (key, label, action): a key is shown only while its action works in the current source (check_action)
 FOOTER = (("q", "quit", "quit"), ("?", "help", "help"), ("space", "pause", "pause"), ("space", "freeze", "freeze"),
-          ("+/-", "speed", "speed"), ("r", "restart", "restart"), ("[ ]", "group", "group"), ("↑↓", "stream", ""))
+          ("+/-", "speed", "speed"), ("r", "restart", "restart"), ("[ ]", "group", "group"), ("b", "books", ""),
+          ("↑↓", "stream", ""))
 REPLAY_ACTIONS = frozenset(("pause", "speed", "restart"))
 
 
@@ -257,6 +261,7 @@ class WstuiApp(App):
         Binding("right_square_bracket", "group(True)", "coarser"),
         Binding("left_square_bracket", "group(False)", "finer"),
         Binding("s", "next_alert", "next alert"),
+        Binding("b", "view('books')", "books"),
         Binding("j", "cursor(1)", show=False),
         Binding("k", "cursor(-1)", show=False),
     ]
@@ -372,6 +377,8 @@ class WstuiApp(App):
             if self.frozen:
                 text.append(" ❄ FROZEN: space resumes ", "bold reverse")
             self.w_header.update(text)
+            if isinstance(self.screen, ViewScreen):
+                self.screen.set_header(text)
         btext, level = banner_text(snap, error)
         bkey = (btext.plain, level)
         if bkey != self._banner_key:
@@ -394,6 +401,11 @@ class WstuiApp(App):
         if self.follow_busiest:
             # until the user picks a stream, show the busiest book (a new user sees the market move)
             self.selected = busiest_book(snap, self.selected)
+        if isinstance(self.screen, ViewScreen):
+            # a full-screen view covers the panels: draw only it (they are redrawn when it closes)
+            self.screen.update_snapshot(snap, self.selected)
+            self.stats.busy_s += time.perf_counter() - t0
+            return
         table.update_snapshot(snap, self.selected)
         if self.follow_busiest:
             table.point(self.selected)
@@ -423,6 +435,28 @@ class WstuiApp(App):
             return
         self.source.toggle_pause()
         self._header_key = None
+
+    VIEWS = {"books": BooksScreen}
+
+    def action_view(self, name: str) -> None:
+        """Open a full-screen view; its own key (or escape) closes it again."""
+        cls = self.VIEWS[name]
+        if isinstance(self.screen, cls):
+            self.action_close_view()
+            return
+        if isinstance(self.screen, ViewScreen):
+            self.pop_screen()
+        self.push_screen(cls())
+        self._header_key = None
+        self.snap = None  # draw it at once, even from an ended replay
+        self.call_after_refresh(self.refresh_view)
+
+    def action_close_view(self) -> None:
+        if isinstance(self.screen, ViewScreen):
+            self.pop_screen()
+            self._header_key = None
+            self.snap = None  # the panels were not drawn meanwhile
+            self.call_after_refresh(self.refresh_view)
 
     def action_freeze(self) -> None:
         self.frozen = not self.frozen
