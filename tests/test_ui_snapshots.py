@@ -42,3 +42,8 @@ def test_books_view_120x40(snap_compare, tmp_path):
 
     app = ended_app(multi_venue_capture(tmp_path))
     assert snap_compare(app, terminal_size=(120, 40), press=["b"], run_before=settle)
+
+
+def test_chart_120x40(snap_compare):
+    app = ended_app(SAMPLES / "binance_futures.jsonl.gz")
+    assert snap_compare(app, terminal_size=(120, 40), press=["c"], run_before=settle)

@@ -108,3 +108,71 @@ async def test_books_view_follows_a_running_replay_and_its_keys():
         assert "PAUSED" in str(app.screen.query_one("#view-header").render())
         assert "BOOKS" in str(app.screen.query_one("#view-header").render())
         await pilot.press("q")
+
+
+def test_candles_from_trades_are_exact():
+    from wstui.ui.history import Tick
+    from wstui.ui.widgets.chart import candles
+
+    ticks = [Tick(100.2, 10.0, 1.0, "buy"), Tick(100.9, 12.0, 2.0, "sell"), Tick(101.5, 9.0, 0.5, "sell"),
+             Tick(103.1, 11.0, 1.0, "buy"), Tick(103.2, 11.5, 1.0, "buy")]
+    cs = candles(ticks, 1.0, 10)
+    assert [None if c is None else (c.t, c.o, c.h, c.l, c.c, c.v) for c in cs] == [
+        (100.0, 10.0, 12.0, 10.0, 12.0, 3.0), (101.0, 9.0, 9.0, 9.0, 9.0, 0.5), None,
+        (103.0, 11.0, 11.5, 11.0, 11.5, 2.0)]
+    assert [c.t for c in candles(ticks, 1.0, 2)] == [103.0]  # the last two slots; the empty first is cut
+
+
+async def test_chart_of_the_selected_market_candles_volume_and_depth():
+    from wstui.ui.screens.chart import ChartScreen
+    from wstui.ui.widgets.chart import ChartView
+
+    app = make_app(SAMPLES / "binance_futures.jsonl.gz", speed=10.0, mode="thread")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.snap is not None and any(s.trades for s in app.snap.streams))
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ChartScreen)
+        chart = app.screen.query_one(ChartView)
+        assert await until(pilot, lambda: ended(app), timeout=30)
+        await pilot.pause(0.3)
+        snap = app.snap
+        book = snap.stream(app.selected)
+        trades = next(s for s in snap.streams if s.has_tape and s.symbol == book.symbol)
+        rows = chart.rows_text
+        assert f"CHART {book.symbol} · {book.venue}" in rows[0] and "candles 1s auto" in rows[0]
+        series = app.history.get(trades.key)
+        # every trade of the run was seen by the chart (10x, 20 fps: never more than a snapshot holds)
+        assert len(series.ticks) == trades.trades_total and series.missed == 0
+        assert series.ticks[-1].price == float(trades.trades[0].price)
+        assert f"last {trades.trades[0].price}" in rows[0]
+        cs = [c for c in chart.last_candles if c is not None]
+        assert cs[-1].c == float(trades.trades[0].price)
+        assert sum(c.n for c in cs) == len(series.ticks)
+        assert f" {len(series.ticks):,} trades in view" in rows
+        assert abs(sum(c.v for c in cs) - sum(t.qty for t in series.ticks)) < 1e-6
+        # the price axis brackets every candle
+        labels = [float(r.split("┤")[1]) for r in rows[1:] if "┤" in r and r.split("┤")[1].strip().replace(".", "").isdigit()]
+        assert min(labels) <= min(c.l for c in cs) + 0.01 and max(labels) >= max(c.h for c in cs) - 0.01
+        # the depth chart of the book: its height is the larger cumulative side within the range drawn
+        i = next(i for i, r in enumerate(rows) if r.startswith(" DEPTH"))
+        assert book.symbol in rows[i]
+        assert rows[-1].split()[1] == "▲"
+        # candle interval keys
+        await pilot.press("greater_than_sign")
+        await pilot.pause(0.1)
+        assert "candles 5s " in chart.rows_text[0] and "auto" not in chart.rows_text[0]
+        await pilot.press("less_than_sign", "less_than_sign")
+        await pilot.pause(0.1)
+        assert "candles 1s " in chart.rows_text[0]
+        # the chart follows the selection made on the main screen
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ChartScreen)
+        await pilot.press("home")
+        await pilot.pause(0.1)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        assert app.snap.stream(app.selected).symbol in app.screen.query_one(ChartView).rows_text[0]
+        await pilot.press("escape", "q")
+    assert app.return_code == 0

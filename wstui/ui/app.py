@@ -21,7 +21,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -32,6 +32,8 @@ from ..runner import EngineThread, run_source
 from . import fmt
 from .screens.base import ViewScreen
 from .screens.books import BooksScreen
+from .screens.chart import ChartScreen
+from .history import TradeHistory
 from .widgets.events import EventsLog
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
@@ -57,21 +59,23 @@ STYLES = styles_dir()
 
 # every key, in the order the help screen lists them: (keys as shown, what they do)
 KEYS: tuple[tuple[str, str], ...] = (
-    ("↑ ↓  j k", "select a stream: the ladder and tape follow it"),
+    ("↑ ↓  j k", "select a stream (ladder and tape follow)"),
     ("PgUp PgDn Home End", "move through the streams table"),
     ("← →", "scroll the streams table sideways"),
-    ("s", "jump to the next stream that is not healthy"),
-    ("b", "books: every book side by side, best prices across venues (b or escape: back)"),
-    ("]  [", "coarser / finer price grouping of the ladder"),
-    ("space", "pause / resume a replay; live: freeze the screen"),
-    ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
+    ("s", "next stream that is not healthy"),
+    ("b", "books: all books, best across venues"),
+    ("c", "chart: candles, volume, depth (< > interval)"),
+    ("escape", "back from books, chart or help"),
+    ("]  [", "coarser / finer price grouping"),
+    ("space", "replay: pause; live: freeze the screen"),
+    ("+  -", "replay faster / slower (0.1x … max)"),
     ("r", "restart the replay from the beginning"),
     ("?", "this help (escape or ? closes it)"),
     ("q  ctrl+c", "quit"),
 )
 # (key, label, action): a key is shown only while its action works in the current source (check_action)
 FOOTER = (("q", "quit", "quit"), ("?", "help", "help"), ("space", "pause", "pause"), ("space", "freeze", "freeze"),
-          ("+/-", "speed", "speed"), ("r", "restart", "restart"), ("[ ]", "group", "group"), ("b", "books", ""),
+          ("+/-", "speed", "speed"), ("r", "restart", "restart"), ("[ ]", "group", "group"), ("b", "books", ""), ("c", "chart", ""),
           ("↑↓", "stream", ""))
 REPLAY_ACTIONS = frozenset(("pause", "speed", "restart"))
 
@@ -215,7 +219,7 @@ class HelpScreen(ModalScreen):
         t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (named in the red banner)\n")
         t.append("Ladder: changed sizes flash; a red title means do not trust it.\n")
         t.append("Times: the engine clock in UTC (in a replay, the capture's).")
-        with Vertical(id="help-box"):
+        with VerticalScroll(id="help-box"):  # scrolls (keys, mouse wheel) when the terminal is short
             yield Static(t, id="help-text")
 
 
@@ -262,6 +266,7 @@ class WstuiApp(App):
         Binding("left_square_bracket", "group(False)", "finer"),
         Binding("s", "next_alert", "next alert"),
         Binding("b", "view('books')", "books"),
+        Binding("c", "view('chart')", "chart"),
         Binding("j", "cursor(1)", show=False),
         Binding("k", "cursor(-1)", show=False),
     ]
@@ -286,6 +291,7 @@ class WstuiApp(App):
         self._header_key: Any = None
         self._banner_key: Any = None
         self.frozen = False  # live: the panels hold still while the engine keeps applying the feed
+        self.history = TradeHistory()  # every market's trades since start, for the chart
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -391,6 +397,7 @@ class WstuiApp(App):
             return
         self.snap = snap
         self.stats.frames += 1
+        self.history.update(snap, id(self.engine))
         if self.selected is None or snap.stream(self.selected) is None:
             self.selected = first_key(snap)
         table = self.w_table
@@ -436,7 +443,7 @@ class WstuiApp(App):
         self.source.toggle_pause()
         self._header_key = None
 
-    VIEWS = {"books": BooksScreen}
+    VIEWS = {"books": BooksScreen, "chart": ChartScreen}
 
     def action_view(self, name: str) -> None:
         """Open a full-screen view; its own key (or escape) closes it again."""
