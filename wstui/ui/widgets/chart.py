@@ -258,12 +258,8 @@ class ChartView(LinesWidget):
         # price range: as far as the shorter side of the held book reaches, the same on both sides
         reach = min(mid - bids[-1][0], asks[-1][0] - mid) or max(mid - bids[-1][0], asks[-1][0] - mid) or 1.0
         per_col = reach / half
-        cum_cols: list[float] = []
-        for i in range(half):  # bids: the column nearest the mid first
-            edge = mid - (i + 1) * per_col
-            cum_cols.append(sum(q for p, q in bids if p >= edge))
-        bid_cols = list(reversed(cum_cols))
-        ask_cols = [sum(q for p, q in asks if p <= mid + (i + 1) * per_col) for i in range(plot_w - half)]
+        bid_cols = list(reversed(_cumulative_columns(bids, [mid - (i + 1) * per_col for i in range(half)], True)))
+        ask_cols = _cumulative_columns(asks, [mid + (i + 1) * per_col for i in range(plot_w - half)], False)
         top = max(bid_cols + ask_cols) or 1.0
         rows: list[Row] = [((fmt.fit(f"{title}  ±{fmt.trim_number(f'{reach:.8f}')} around mid "
                                      f"{fmt.trim_number(f'{mid:.8f}')}", width), "chart--head"),)]
@@ -282,6 +278,21 @@ class ChartView(LinesWidget):
         axis = lo + " " * max(1, half - len(lo) - 1) + "▲" + " " * max(1, plot_w - half - len(hi)) + hi
         rows.append(((fmt.fit(axis, width), "chart--axis"),))
         return rows
+
+
+def _cumulative_columns(levels: list[tuple[float, float]], edges: list[float], bids: bool) -> list[float]:
+    """Cumulative size of the levels (best first) up to each edge (edges moving away from the mid): one
+    pass over the levels, not one per column."""
+    out: list[float] = []
+    cum = 0.0
+    i = 0
+    n = len(levels)
+    for edge in edges:
+        while i < n and (levels[i][0] >= edge if bids else levels[i][0] <= edge):
+            cum += levels[i][1]
+            i += 1
+        out.append(cum)
+    return out
 
 
 def _merge(pieces: list[tuple[str, str]]) -> Row:
