@@ -82,6 +82,10 @@ def sample_capture(name: str = DEMO_CAPTURE) -> Path:
     raise CaptureError(f"the bundled sample capture {name} is missing from this installation")
 
 
+THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light", "nord", "gruvbox", "dracula", "tokyo-night",
+          "monokai", "solarized-dark", "solarized-light", "catppuccin-mocha", "flexoki")
+
+
 def add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stale-after", type=positive, default=5.0, metavar="SECONDS",
                    help="flag a stream stale after this long without data (default 5)")
@@ -89,6 +93,9 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
                    help="flag a stream lagging when exchange time is this far behind (default 3)")
     p.add_argument("--fps", type=positive, default=10.0, help="snapshots (screen updates) per second (default 10)")
     p.add_argument("--headless", action="store_true", help="no TUI: print a summary when done")
+    p.add_argument("--theme", choices=THEMES, metavar="NAME", help="colours: ansi-dark or ansi-light follow the "
+                   "terminal's own palette (good over SSH); also textual-dark (default), nord, gruvbox, ... "
+                   "(ctrl+p switches at run time)")
     p.add_argument("--json", action="store_true", help="with --headless: the summary as one JSON object")
     p.add_argument("--levels", type=non_negative_int, default=10, metavar="N",
                    help="with --headless: book levels per side in the summary (default 10)")

@@ -33,6 +33,7 @@ from . import fmt
 from .screens.base import ViewScreen
 from .screens.books import BooksScreen
 from .screens.chart import ChartScreen
+from .commands import WstuiCommands
 from .history import TradeHistory
 from .widgets.events import EventsLog
 from .widgets.ladder import LadderView
@@ -71,6 +72,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("+  -", "replay faster / slower (0.1x … max)"),
     ("r", "restart the replay from the beginning"),
     ("?", "this help (escape or ? closes it)"),
+    ("ctrl+p", "find any stream or action; themes"),
     ("q  ctrl+c", "quit"),
 )
 # (key, label, action): a key is shown only while its action works in the current source (check_action)
@@ -251,7 +253,7 @@ class WstuiApp(App):
 
     CSS_PATH = str(STYLES / "app.tcss")
     TITLE = "wstui"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {WstuiCommands}  # ctrl+p: any stream, every action, themes
 
     BINDINGS = [
         Binding("q", "quit", "quit"),
@@ -271,8 +273,11 @@ class WstuiApp(App):
         Binding("k", "cursor(-1)", show=False),
     ]
 
-    def __init__(self, engine: Any, source: Any = None, *, fps: float = 10.0, engine_mode: str = "thread") -> None:
+    def __init__(self, engine: Any, source: Any = None, *, fps: float = 10.0, engine_mode: str = "thread",
+                 theme: str | None = None) -> None:
         super().__init__()
+        if theme:
+            self.theme = theme  # e.g. "ansi-dark": the terminal's own palette
         if engine_mode not in ("thread", "task", "none"):
             raise ValueError(f"engine_mode must be thread, task or none, not {engine_mode!r}")
         self.engine = engine
@@ -465,6 +470,19 @@ class WstuiApp(App):
             self.snap = None  # the panels were not drawn meanwhile
             self.call_after_refresh(self.refresh_view)
 
+    def show_stream(self, key: str) -> None:
+        """Show ``key`` (the command palette): back to the main screen, the cursor on it, the user's choice."""
+        self.action_close_view()
+        self.follow_busiest = False
+        if key in self.w_table.keys:
+            self.w_table.select(key)
+        self.selected = key
+        if self.snap is not None:
+            self._show_selection(self.snap)
+
+    def action_set_theme(self, name: str) -> None:
+        self.theme = name
+
     def action_freeze(self) -> None:
         self.frozen = not self.frozen
         self._header_key = None
@@ -541,7 +559,7 @@ class WstuiApp(App):
 
 def run_app(engine: Any, source: Any, args: Any) -> int:
     """``wstui`` / ``wstui demo`` / ``wstui replay FILE``: the TUI until the user quits."""
-    app = WstuiApp(engine, source, fps=getattr(args, "fps", 10.0))
+    app = WstuiApp(engine, source, fps=getattr(args, "fps", 10.0), theme=getattr(args, "theme", None))
     try:
         app.run()
     finally:
