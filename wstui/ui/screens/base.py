@@ -45,8 +45,9 @@ class ViewScreen(Screen):
         self.w_body.focus()
 
     def set_header(self, text: Text) -> None:
-        t = text.copy()
-        t.append(f" {self.NAME} ", "bold reverse")
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f" {self.NAME} ", "bold reverse")  # first: a narrow terminal cuts the header's end
+        t.append_text(text)
         self.query_one("#view-header", Static).update(t)
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:  # pragma: no cover
