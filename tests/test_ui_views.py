@@ -67,6 +67,9 @@ async def test_books_view_shows_every_book_side_by_side_with_the_cross_venue_top
         assert "·" in rows[title + 2 + n][col:col + 29] and "bp" in rows[title + 2 + n][col:col + 29]
         assert rows[title + 3 + n][col:col + 29].split()[0] == cb.bids[0][0]
         assert f"of {len(books)}" in rows[-1]
+        # the engine is told which books the view needs in full: those on screen and every multi-venue one
+        focus = app.engine.focus
+        assert set(shown) <= focus and {s.key for s in btc} <= focus and len(focus) < len(snap.streams)
         # the others: a key or the mouse wheel scrolls a row of ladders at a time
         first = list(shown)
         await pilot.press("down")
@@ -149,6 +152,7 @@ async def test_chart_of_the_selected_market_candles_volume_and_depth():
         cs = [c for c in chart.last_candles if c is not None]
         assert cs[-1].c == float(trades.trades[0].price)
         assert sum(c.n for c in cs) == len(series.ticks)
+        assert app.engine.focus == {s.key for s in snap.streams if s.symbol == book.symbol}
         assert f" {len(series.ticks):,} trades in view" in rows
         assert abs(sum(c.v for c in cs) - sum(t.qty for t in series.ticks)) < 1e-6
         # the price axis brackets every candle

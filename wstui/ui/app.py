@@ -414,8 +414,10 @@ class WstuiApp(App):
             # until the user picks a stream, show the busiest book (a new user sees the market move)
             self.selected = busiest_book(snap, self.selected)
         if isinstance(self.screen, ViewScreen):
-            # a full-screen view covers the panels: draw only it (they are redrawn when it closes)
+            # a full-screen view covers the panels: draw only it (they are redrawn when it closes), and
+            # tell the engine which streams it shows (snapshots carry full books and trades for those)
             self.screen.update_snapshot(snap, self.selected)
+            self.engine.focus = self.screen.focus_keys(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
             return
         table.update_snapshot(snap, self.selected)

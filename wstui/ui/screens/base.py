@@ -52,3 +52,8 @@ class ViewScreen(Screen):
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def focus_keys(self, snap: Snapshot, selected: str | None) -> frozenset[str] | None:
+        """The streams whose full book and trades this view needs in the next snapshots (an engine that
+        publishes full views only for its ``focus``); None: every stream's."""
+        return None

@@ -17,3 +17,6 @@ class BooksScreen(ViewScreen):
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
         self.w_body.update_snapshot(snap)
+
+    def focus_keys(self, snap: Snapshot, selected: str | None) -> frozenset[str] | None:
+        return self.w_body.needed_keys(snap)

@@ -32,3 +32,9 @@ class ChartScreen(ViewScreen):
         series = self.app.history.get(trades.key) if trades is not None else None
         self.w_body.update_market(book, trades if trades is not None and trades.has_tape else None, series,
                                   tnote if trades is None or not trades.has_tape else bnote)
+
+    def focus_keys(self, snap: Snapshot, selected: str | None) -> frozenset[str] | None:
+        sel = snap.stream(selected) if selected else None
+        if sel is None:
+            return frozenset()
+        return frozenset(s.key for s in snap.streams if s.venue == sel.venue and s.symbol == sel.symbol)

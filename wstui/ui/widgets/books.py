@@ -82,6 +82,19 @@ class BooksView(LinesWidget):
         self.snap = snap
         self.redraw()
 
+    def needed_keys(self, snap: Snapshot) -> frozenset[str]:
+        """The books on screen (and the row of ladders either side, so scrolling lands on data), and every
+        book of a market quoted on several venues (the cross-venue lines)."""
+        books, groups = self.ordered(snap)
+        cols = max(1, self.layout_info.get("cols", 1))
+        bands = max(1, self.layout_info.get("bands", 1))
+        first = max(0, (self.band - 1) * cols)
+        keys = {v.key for v in books[first: first + (bands + 2) * cols]}
+        for group in groups.values():
+            if len(group) > 1:
+                keys.update(v.key for v in group)
+        return frozenset(keys)
+
     def action_scroll_books(self, delta: int) -> None:
         self.band = max(0, min(self.layout_info.get("bands_total", 1) - self.layout_info.get("bands", 1),
                                  self.band + delta))

@@ -145,7 +145,9 @@ class ChartView(LinesWidget):
         last = ticks[-1].price if ticks else None
         right = f"{label}  candles {interval_label(self.interval)}{' auto' if self.auto_interval else ''} "
         left = f" CHART {clean(view.symbol, 24)} · {clean(view.venue, 20)}"
-        if last is not None:
+        if self.trades is not None and self.trades.trades:
+            left += f"  last {clean(self.trades.trades[0].price, 24)}"  # as the exchange wrote it
+        elif last is not None:
             left += f"  last {fmt.trim_number(repr(last))}"
         rows: list[Row] = [title_row(left, right, width, f"chart--title-{cond}")]
         body = height - 1

@@ -116,7 +116,6 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.cursor = 0
         self.top = 0  # first row shown
         self.xoff = 0  # scrollable columns skipped on the left
-        self._wheeled = False  # rows scrolled by the mouse wheel, away from the cursor
 
     # ------------------------------------------------------------ data
     @property
@@ -153,7 +152,6 @@ class StreamsTable(LinesWidget, can_focus=True):
         if not self.keys:
             return
         row = max(0, min(len(self.keys) - 1, row))
-        self._wheeled = False
         if row != self.cursor:
             self.cursor = row
             self.redraw()
@@ -168,21 +166,6 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def action_scroll_columns(self, delta: int) -> None:
         self.xoff = max(0, min(len(COLUMNS) - FIXED - 1, self.xoff + delta))
-        self.redraw()
-
-    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        event.stop()
-        self._wheel(3)
-
-    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        event.stop()
-        self._wheel(-3)
-
-    def _wheel(self, delta: int) -> None:
-        """The mouse wheel scrolls the rows, leaving the cursor (and the selection) where it is."""
-        visible = max(1, self.size.height - 1)
-        self.top = max(0, min(max(0, len(self.keys) - visible), self.top + delta))
-        self._wheeled = True
         self.redraw()
 
     def on_click(self, event: events.Click) -> None:
@@ -205,9 +188,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         widths = self._widths()
         shown = list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS)))
         visible = max(1, height - 1)
-        if self._wheeled:
-            pass  # scrolled by the wheel: the cursor may be off screen until it moves
-        elif self.cursor < self.top:
+        if self.cursor < self.top:
             self.top = self.cursor
         elif self.cursor >= self.top + visible:
             self.top = self.cursor - visible + 1
