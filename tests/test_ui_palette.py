@@ -87,3 +87,25 @@ async def test_the_mouse_wheel_scrolls_the_help():
         assert box.scroll_y > 0
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_the_mouse_wheel_scrolls_the_tape_back_and_forth():
+    from wstui.ui.widgets.tape import TapeView
+
+    app = make_app(FUTURES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        await pilot.pause(0.1)
+        tape = app.query_one(TapeView)
+        trades = tape.view.trades
+        rows = tape.size.height - 2
+        assert len(trades) > rows
+        newest = tape.rows_text[2].split()
+        assert newest[2] == trades[0].price
+        wheel(app, tape, down=False)  # back in time: older trades, and the title says how far
+        await pilot.pause(0.2)
+        assert tape.rows_text[2].split()[2] == trades[3].price and "↓ 3 newer" in tape.rows_text[0]
+        wheel(app, tape, down=True)
+        await pilot.pause(0.2)
+        assert tape.rows_text[2].split() == newest and "newer" not in tape.rows_text[0]
+        await pilot.press("q")
