@@ -80,7 +80,7 @@ def test_wstui_demo_in_a_real_terminal(tmux):
 
     tmux("send-keys", "-t", "e2e", "?")
     screen = tmux.wait_for("wstui keys")
-    assert "pause / resume the replay" in screen and "quit" in screen
+    assert "replay: pause; live: freeze the screen" in screen and "quit" in screen
     tmux("send-keys", "-t", "e2e", "Escape")
     tmux.wait_for(lambda s: "wstui keys" not in s)
 
@@ -95,6 +95,38 @@ def test_wstui_demo_in_a_real_terminal(tmux):
     tmux("send-keys", "-t", "e2e", "+")
     tmux.wait_for(" 2x ")
 
+    tmux("send-keys", "-t", "e2e", "q")
+    screen = tmux.wait_for("WSTUI_EXIT=", timeout=15)
+    assert "WSTUI_EXIT=0" in screen, screen
+
+
+def test_books_chart_and_palette_in_a_real_terminal(tmux, tmp_path):
+    """b, c, escape and ctrl+p in the real command, read off the terminal; q from the help quits."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from views_util import multi_venue_capture
+
+    cap = multi_venue_capture(tmp_path)
+    tmux("respawn-pane", "-k", "-t", "e2e",
+         f"sh -c 'TERM=xterm-256color {WSTUI} replay {cap} --speed 5; echo WSTUI_EXIT=$?; sleep 60'")
+    tmux.wait_for(lambda s: "replay btc_eth_3_venues" in s and "spread" in s, timeout=30)
+    tmux("send-keys", "-t", "e2e", "b")
+    screen = tmux.wait_for(lambda s: "BOOKS" in s and "ACROSS VENUES" in s and "BTC-USD · coinbase" in s)
+    assert "BTCUSD · gemini" in screen and "of 18" in screen
+    tmux("send-keys", "-t", "e2e", "c")
+    screen = tmux.wait_for(lambda s: "CHART" in s and "DEPTH" in s)
+    assert "candles" in screen
+    tmux("send-keys", "-t", "e2e", "Escape")
+    tmux.wait_for(lambda s: "EVENTS" in s and "CHART" not in s)
+    tmux("send-keys", "-t", "e2e", "C-p")
+    tmux.wait_for("Search for commands")
+    tmux("send-keys", "-t", "e2e", "-l", "bybit-linear ethusdt book")
+    time.sleep(0.8)
+    tmux("send-keys", "-t", "e2e", "Enter")
+    tmux.wait_for(lambda s: "ETHUSDT · bybit-linear" in s and "Search for commands" not in s)
+    tmux("send-keys", "-t", "e2e", "?")
+    tmux.wait_for("wstui keys")
     tmux("send-keys", "-t", "e2e", "q")
     screen = tmux.wait_for("WSTUI_EXIT=", timeout=15)
     assert "WSTUI_EXIT=0" in screen, screen

@@ -35,3 +35,15 @@ def test_main_screen_80x24_kraken(snap_compare):
 def test_help_screen(snap_compare):
     app = ended_app(SAMPLES / "binance_futures.jsonl.gz")
     assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"], run_before=settle)
+
+
+def test_books_view_120x40(snap_compare, tmp_path):
+    from views_util import multi_venue_capture
+
+    app = ended_app(multi_venue_capture(tmp_path))
+    assert snap_compare(app, terminal_size=(120, 40), press=["b"], run_before=settle)
+
+
+def test_chart_120x40(snap_compare):
+    app = ended_app(SAMPLES / "binance_futures.jsonl.gz")
+    assert snap_compare(app, terminal_size=(120, 40), press=["c"], run_before=settle)

@@ -82,6 +82,10 @@ def sample_capture(name: str = DEMO_CAPTURE) -> Path:
     raise CaptureError(f"the bundled sample capture {name} is missing from this installation")
 
 
+THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light", "nord", "gruvbox", "dracula", "tokyo-night",
+          "monokai", "solarized-dark", "solarized-light", "catppuccin-mocha", "flexoki")
+
+
 def add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stale-after", type=positive, default=None, metavar="SECONDS",
                    help="flag a stream stale after this long without data, whatever its channel (default: "
@@ -90,8 +94,12 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
                    help="flag a stream lagging when exchange time is this far behind (default 3)")
     p.add_argument("--fps", type=positive, default=10.0, help="snapshots (screen updates) per second (default 10)")
     p.add_argument("--headless", action="store_true", help="no TUI: print a summary when done")
+    p.add_argument("--theme", choices=THEMES, metavar="NAME", help="colours: ansi-dark or ansi-light follow the "
+                   "terminal's own palette (good over SSH); also textual-dark (default), nord, gruvbox, ... "
+                   "(ctrl+p switches at run time)")
     p.add_argument("--json", action="store_true", help="with --headless: the summary as one JSON object")
-    p.add_argument("--levels", type=non_negative_int, default=10, help="book levels per side in the summary")
+    p.add_argument("--levels", type=non_negative_int, default=10, metavar="N",
+                   help="with --headless: book levels per side in the summary (default 10)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,17 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"wstui {__version__}")
     sub = ap.add_subparsers(dest="cmd")
 
-    rp = sub.add_parser("replay", help="replay a capture file (capture format 2: .jsonl, .jsonl.gz, .jsonl.zst)")
+    rp = sub.add_parser("replay", help="replay a capture file (capture format 2: .jsonl, .jsonl.gz, .jsonl.zst)",
+                        description="Replay a recorded capture through the same parsers and health checks as a "
+                        "live feed, on the capture's own clock: in the TUI, or with --headless as a summary.")
     rp.add_argument("file", help="the capture to replay")
-    rp.add_argument("--speed", type=parse_speed, default=1.0, help="replay speed: a factor such as 1, 10, 0.5, or 'max'")
+    rp.add_argument("--speed", type=parse_speed, default=None,
+                    help="replay speed: a factor such as 1, 10, 0.5, or 'max' (default: 1 in the TUI, "
+                    "max with --headless)")
     rp.add_argument("--loop", type=non_negative_int, default=1, metavar="N",
                     help="play the capture N times (0 = forever)")
     rp.add_argument("--config", metavar="FILE", help="TOML file with stale/lag thresholds (its streams and "
                     "endpoints are for watch and are not used here)")
     add_view_options(rp)
 
-    dp = sub.add_parser("demo", help="the TUI on the bundled sample capture, looped at 1x")
-    dp.add_argument("--speed", type=parse_speed, default=1.0)
+    dp = sub.add_parser("demo", help="the TUI on the bundled sample capture, looped at 1x",
+                        description="The TUI on the bundled sample capture (Binance futures), looped; "
+                        "what 'wstui' with no command opens.")
+    dp.add_argument("--speed", type=parse_speed, default=None,
+                    help="replay speed: a factor such as 1, 10, 0.5, or 'max' (default: 1 in the TUI, "
+                    "max with --headless)")
     add_view_options(dp)
 
     from .io.faults import FAULT_HELP
@@ -120,18 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_live_options(wp)
     wp.add_argument("--record", metavar="FILE", help="also record everything received (capture format 2; "
                     ".jsonl.gz or .jsonl.zst)")
+    wp.add_argument("--force", action="store_true", help="with --record: overwrite FILE if it exists")
     add_view_options(wp)
     wp.set_defaults(stale_after=None, lag_after=None)  # None: from --config, else 5 / 3
 
     rcp = sub.add_parser("record", help="record live feeds to a capture file (format 2), no screen",
+                         description="Record live public feeds to a capture file (format 2) without a screen,\n"
+                         "until --duration or Ctrl-C.  Progress (connections, frames, bytes) goes to stderr\n"
+                         "every few seconds.  'wstui replay FILE' plays the capture back.",
                          epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_live_options(rcp)
     rcp.add_argument("-o", "--output", required=True, metavar="FILE",
                      help="the capture to write (.jsonl, .jsonl.gz or .jsonl.zst)")
+    rcp.add_argument("--force", action="store_true", help="overwrite FILE if it exists (else refused)")
+    rcp.add_argument("--progress", type=positive, default=5.0, metavar="SECONDS",
+                     help="seconds between progress lines on stderr (default 5)")
 
     sp = sub.add_parser("serve", help="a local WebSocket server replaying a capture (or a simulated market)",
-                        description="Serve a capture's received frames (or a simulated market) to every "
-                        "client that connects, with REST snapshots over HTTP on the same port.",
+                        description="Serve a capture's received frames (or a simulated market) to every client\n"
+                        "that connects, with REST snapshots over HTTP on the same port.",
                         epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("capture", nargs="?", help="capture to serve (format 2); omit with --sim")
     sp.add_argument("--sim", action="store_true", help="serve an endless simulated market (Kraken v2 at /v2, "
@@ -256,6 +279,14 @@ def write_out(text: str) -> int:
     return 0
 
 
+def default_speed(args) -> float | None:
+    """--speed as given, else 1x in the TUI and max headless (nobody watches a headless replay, and a
+    long capture at 1x would look hung)."""
+    if args.speed is not None:
+        return args.speed
+    return None if args.headless else 1.0
+
+
 def cmd_replay(args) -> int:
     check_readable(args.file)
     from .io.config import ConfigError
@@ -265,7 +296,7 @@ def cmd_replay(args) -> int:
     except ConfigError as exc:
         print(f"wstui: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    source = Replay(args.file, speed=args.speed, loops=args.loop)
+    source = Replay(args.file, speed=default_speed(args), loops=args.loop)
     if args.headless:
         return run_headless(engine, source, args)
     return run_tui(engine, source, args)
@@ -274,7 +305,7 @@ def cmd_replay(args) -> int:
 def cmd_demo(args) -> int:
     path = sample_capture()
     engine = make_engine(args, "replay", str(path))
-    source = Replay(path, speed=args.speed, loops=0 if not args.headless else 1)
+    source = Replay(path, speed=default_speed(args), loops=0 if not args.headless else 1)
     if args.headless:
         return run_headless(engine, source, args)
     return run_tui(engine, source, args)
@@ -305,6 +336,8 @@ def live_setup(args):
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
     out = args.output if args.cmd == "record" else args.record
+    if out and Path(out).exists() and not args.force:
+        raise SpecError(f"{out} already exists: give another file name, or --force to overwrite it")
     engine = Engine(stale_after=stale, lag_after=lag, stale_overrides=cfg.stale_overrides, source="live", file=out)
     engine.focus = frozenset()  # nothing shows books while it runs (the TUI sets its own); the end is full
     recorder = None
@@ -331,7 +364,14 @@ def cmd_live(args) -> int:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, source.stop)
-                await run_source(engine, source, args.fps if args.cmd == "watch" else 5.0)
+                ticker = None
+                if args.cmd == "record":
+                    ticker = asyncio.ensure_future(record_progress(engine, recorder, args.progress))
+                try:
+                    await run_source(engine, source, args.fps if args.cmd == "watch" else 5.0)
+                finally:
+                    if ticker is not None:
+                        ticker.cancel()
 
             asyncio.run(main())
             snap = engine.latest or engine.publish()
@@ -362,6 +402,21 @@ def cmd_live(args) -> int:
             if recorder.error or recorder.dropped:
                 what = recorder.error or recorder.overflow_note() or "recording incomplete"
                 print(f"wstui: error: {what}; {recorder.dropped} records dropped", file=sys.stderr)
+
+
+async def record_progress(engine: Engine, recorder, every: float) -> None:
+    """``wstui record``: a line on stderr every ``every`` seconds, so a long recording is seen to work."""
+    import time
+
+    t0 = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        snap = engine.latest
+        up = sum(1 for c in snap.connections if c.up) if snap is not None else 0
+        total = len(snap.connections) if snap is not None else 0
+        print(f"wstui record: {time.monotonic() - t0:.0f}s  {up}/{total} connection(s) up  "
+              f"{recorder.frames:,} frames  {recorder.bytes_written:,} bytes written to {recorder.path}",
+              file=sys.stderr, flush=True)
 
 
 def cmd_serve(args) -> int:

@@ -462,5 +462,45 @@ def check_readable(path: str | Path) -> None:
         raise CaptureError(f"no such capture file: {p}")
     if p.is_dir():
         raise CaptureError(f"{p} is a folder, not a capture file")
-    for _ in iter_lines(p):
-        break
+    check_capture(p)
+
+
+SNIFF_LINES = 50  # lines read to decide whether a file is a capture at all
+
+
+def check_capture(p: Path) -> None:
+    """Raise :class:`CaptureError` for a file that is not a capture (no line among its first
+    ``SNIFF_LINES`` is a typed record) or holds no records at all.  A capture with some bad lines among
+    good ones is fine: those are reported as bad records while it replays."""
+    seen = 0
+    first_bad: tuple[int, str] | None = None
+    kinds: set[str] = set()
+    for n, line, err in iter_lines(p):
+        if line is None:
+            if seen == 0 and not kinds:
+                raise CaptureError(f"{p} is not a readable capture: {err}")
+            break
+        seen += 1
+        try:
+            rec = _loads(line)
+        except orjson.JSONDecodeError:
+            rec = None
+        t = rec.get("t") if isinstance(rec, dict) else None
+        if isinstance(t, str) and t in RECORD_TYPES:
+            kinds.add(t)
+            if t != "header":
+                return
+        elif first_bad is None:
+            first_bad = (n, clean(line[:60].decode("utf-8", "replace"), 60))
+        if seen >= SNIFF_LINES:
+            break
+    if first_bad is not None and not kinds:
+        n, text = first_bad
+        raise CaptureError(
+            f"{p} is not a capture: line {n} ({text!r}) is not a capture record. A capture (format 2) is "
+            "JSON Lines of typed records such as {\"t\":\"recv\",\"conn\":...,\"ts\":...,\"data\":...}, "
+            "as written by 'wstui record' or cryptofeed (.jsonl, .jsonl.gz, .jsonl.zst)")
+    if seen == 0:
+        raise CaptureError(f"{p} is empty: the capture holds no records")
+    if kinds == {"header"}:
+        raise CaptureError(f"{p} is empty: the capture holds a header but no recorded frames")

@@ -21,7 +21,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -30,6 +30,11 @@ from ..core.text import clean
 from ..engine import Engine
 from ..runner import EngineThread, run_source
 from . import fmt
+from .screens.base import ViewScreen
+from .screens.books import BooksScreen
+from .screens.chart import ChartScreen
+from .commands import WstuiCommands
+from .history import TradeHistory
 from .widgets.events import EventsLog, EventsScreen
 from .widgets.ladder import LadderView
 from .widgets.streams import ROW_BAD, StreamsTable
@@ -37,11 +42,27 @@ from .widgets.connections import ConnectionsScreen
 from .widgets.detail import StreamDetail
 from .widgets.tape import TapeView
 
-STYLES = Path(__file__).resolve().parent / "styles"
+
+
+def styles_dir() -> Path:
+    """The Textual styles: the top-level ``styles/`` folder, installed as the package data ``wstui.styles``
+    (a non-editable install has no ``styles/`` beside the code, an editable one maps it)."""
+    try:
+        from importlib.resources import files
+
+        p = Path(str(files("wstui.styles") / "app.tcss"))  # a namespace package: join, then convert
+        if p.is_file():
+            return p.parent
+    except (ImportError, ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent.parent / "styles"
+
+
+STYLES = styles_dir()
 
 # every key, in the order the help screen lists them: (keys as shown, what they do)
 KEYS: tuple[tuple[str, str], ...] = (
-    ("↑ ↓  j k", "select a stream: the ladder and tape follow it"),
+    ("↑ ↓  j k", "select a stream (ladder and tape follow)"),
     ("PgUp PgDn Home End", "move through the streams table"),
     ("← →", "scroll the streams table sideways"),
     ("/", "filter the streams as you type (Enter keeps it, Esc clears it)"),
@@ -51,15 +72,25 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("n", "connections: streams vs the venue's limit, rates, ping, reconnects and why, subscribe budget"),
     ("s", "jump to the next stream that is not healthy"),
     ("e", "the events log full screen: scroll back, filter by kind (a, k) and stream (f)"),
-    ("]  [", "coarser / finer price grouping of the ladder"),
-    ("space", "pause / resume the replay"),
-    ("+  -", "replay faster / slower (… 1x 2x 5x … 100x max)"),
+    ("b", "books: all books, best across venues"),
+    ("c", "chart: candles, volume, depth (< > interval)"),
+    ("escape", "back from books, chart or help"),
+    ("]  [", "coarser / finer price grouping"),
+    ("space", "replay: pause; live: freeze the screen"),
+    ("+  -", "replay faster / slower (0.1x … max)"),
     ("r", "restart the replay from the beginning"),
     ("?", "this help (escape or ? closes it)"),
+    ("ctrl+p", "find any stream or action; themes"),
     ("q  ctrl+c", "quit"),
 )
-FOOTER = (("q", "quit"), ("?", "help"), ("e", "events"), ("space", "pause"), ("+/-", "speed"), ("r", "restart"),
-          ("[ ]", "group"), ("↑↓", "stream"))
+# (key, label, action): a key is shown only while its action works in the current source (check_action)
+FOOTER = (("q", "quit", "quit"), ("?", "help", "help"), ("e", "events", ""), ("space", "pause", "pause"), ("space", "freeze", "freeze"),
+          ("+/-", "speed", "speed"), ("r", "restart", "restart"), ("[ ]", "group", "group"), ("b", "books", ""), ("c", "chart", ""),
+          ("↑↓", "stream", ""))
+REPLAY_ACTIONS = frozenset(("pause", "speed", "restart"))
+
+
+FOLLOW_HINT = "following the busiest book; ↑↓ to pick|busiest book; ↑↓ to pick|auto: busiest"
 
 
 def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, StreamView | None, str]:
@@ -127,7 +158,18 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
         if snap.replay_behind_s:
             optional.insert(0, f" behind {snap.replay_behind_s:.1f} s ")
     else:
-        t.append(" ● live ", "bold")
+        # "live" only while some connection is up: not before the first connects, nor after all dropped
+        up = sum(1 for c in snap.connections if c.up)
+        if snap.ended:
+            t.append(" ■ stopped ", "bold")
+        elif up:
+            t.append(" ● live ", "bold")
+        elif snap.connections:
+            t.append(" ▼ no connection up ", "bold reverse")
+        else:
+            t.append(" ○ connecting ", "bold")
+        if len(snap.connections) > 1:
+            t.append(f" {up}/{len(snap.connections)} connections up ")
         optional = [f" {fmt.date_clock(snap.now)} ", f" {snap.messages:,} msgs "]
         if snap.backlog_frames:
             optional.insert(0, f" backlog {snap.backlog_frames:,} frames ")
@@ -193,7 +235,7 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
 class HelpScreen(ModalScreen):
     """Every key, one per line."""
 
-    BINDINGS = [Binding("escape,question_mark", "dismiss", "close help")]
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "close help"), Binding("q", "app.quit", "quit")]
 
     def compose(self) -> ComposeResult:
         t = Text()
@@ -206,7 +248,7 @@ class HelpScreen(ModalScreen):
         t.append("        ↺ was …: a problem that just ended (held a few seconds)\n")
         t.append("Ladder: changed sizes flash; a red title means do not trust it.\n")
         t.append("Times: the engine clock in UTC (in a replay, the capture's).")
-        with Vertical(id="help-box"):
+        with VerticalScroll(id="help-box"):  # scrolls (keys, mouse wheel) when the terminal is short
             yield Static(t, id="help-text")
 
 
@@ -238,13 +280,14 @@ class WstuiApp(App):
 
     CSS_PATH = str(STYLES / "app.tcss")
     TITLE = "wstui"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {WstuiCommands}  # ctrl+p: any stream, every action, themes
 
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
         Binding("space", "pause", "pause"),
+        Binding("space", "freeze", "freeze"),
         Binding("plus,equals_sign", "speed(True)", "faster"),
         Binding("minus,underscore", "speed(False)", "slower"),
         Binding("r", "restart", "restart"),
@@ -253,12 +296,17 @@ class WstuiApp(App):
         Binding("s", "next_alert", "next alert"),
         Binding("n", "connections", "connections", show=False),
         Binding("e", "events", "events"),
+        Binding("b", "view('books')", "books"),
+        Binding("c", "view('chart')", "chart"),
         Binding("j", "cursor(1)", show=False),
         Binding("k", "cursor(-1)", show=False),
     ]
 
-    def __init__(self, engine: Any, source: Any = None, *, fps: float = 10.0, engine_mode: str = "thread") -> None:
+    def __init__(self, engine: Any, source: Any = None, *, fps: float = 10.0, engine_mode: str = "thread",
+                 theme: str | None = None) -> None:
         super().__init__()
+        if theme:
+            self.theme = theme  # e.g. "ansi-dark": the terminal's own palette
         if engine_mode not in ("thread", "task", "none"):
             raise ValueError(f"engine_mode must be thread, task or none, not {engine_mode!r}")
         self.engine = engine
@@ -276,6 +324,8 @@ class WstuiApp(App):
         self.stats = FrameStats()
         self._header_key: Any = None
         self._banner_key: Any = None
+        self.frozen = False  # live: the panels hold still while the engine keeps applying the feed
+        self.history = TradeHistory()  # every market's trades since start, for the chart
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -290,10 +340,25 @@ class WstuiApp(App):
 
     def _footer(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
-        for key, what in FOOTER:
+        for key, what, action in FOOTER:
+            if action and not self.check_action(action, ()):
+                continue
             t.append(f" {key} ", "bold reverse")
             t.append(f"{what} ")
         return t
+
+    @property
+    def replay_controls(self) -> bool:
+        return getattr(self.source, "toggle_pause", None) is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys work only where they mean something: replay controls in a replay, freeze elsewhere (live).
+        False hides a key from the footer and the command palette and leaves the key unbound."""
+        if action in REPLAY_ACTIONS:
+            return self.replay_controls
+        if action == "freeze":
+            return not self.replay_controls and self.engine_mode != "none"
+        return True
 
     def on_mount(self) -> None:
         # the panels, found once: the frame timer may fire while the app is closing (the screen is
@@ -346,10 +411,15 @@ class WstuiApp(App):
         error = self.engine_error()
         t0 = time.perf_counter()
         width = self.size.width
-        hkey = (snap.seq if snap is not None else None, width, error)
+        hkey = (snap.seq if snap is not None else None, width, error, self.frozen)
         if hkey != self._header_key:
             self._header_key = hkey
-            self.w_header.update(header_text(snap, width, error))
+            text = header_text(snap, width, error)
+            if self.frozen:
+                text.append(" ❄ FROZEN: space resumes ", "bold reverse")
+            self.w_header.update(text)
+            if isinstance(self.screen, ViewScreen):
+                self.screen.set_header(text)
         btext, level = banner_text(snap, error)
         bkey = (btext.plain, level)
         if bkey != self._banner_key:
@@ -357,13 +427,14 @@ class WstuiApp(App):
             banner = self.w_banner
             banner.update(btext)
             banner.set_classes(f"-{level}")
-        if snap is None or snap is self.snap:
-            if snap is not None and self.w_table.hold_expired():  # a held problem's time is up
+        if snap is None or snap is self.snap or self.frozen:
+            if snap is not None and not self.frozen and self.w_table.hold_expired():  # a held problem's time is up
                 self.w_table.update_snapshot(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
             return
         self.snap = snap
         self.stats.frames += 1
+        self.history.update(snap, id(self.engine))
         if self.selected is None or snap.stream(self.selected) is None:
             self.selected = first_key(snap)
         table = self.w_table
@@ -374,6 +445,13 @@ class WstuiApp(App):
         if self.follow_busiest:
             # until the user picks a stream, show the busiest book (a new user sees the market move)
             self.selected = busiest_book(snap, self.selected)
+        if isinstance(self.screen, ViewScreen):
+            # a full-screen view covers the panels: draw only it (they are redrawn when it closes), and
+            # tell the engine which streams it shows (snapshots carry full books and trades for those)
+            self.screen.update_snapshot(snap, self.selected)
+            self.engine.focus = self.screen.focus_keys(snap, self.selected)
+            self.stats.busy_s += time.perf_counter() - t0
+            return
         table.update_snapshot(snap, self.selected)
         if self.follow_busiest:
             table.point(self.selected)
@@ -398,6 +476,7 @@ class WstuiApp(App):
     def _show_selection(self, snap: Snapshot) -> None:
         book, bnote, tape, tnote = pick(snap, self.selected)
         ladder = self.w_ladder
+        ladder.hint = FOLLOW_HINT if self.follow_busiest else ""
         ladder.update_view(book, bnote)
         ladder.set_class(book is not None and book.state in ROW_BAD, "-alarm")
         self.w_tape.update_view(tape, tnote)
@@ -420,6 +499,46 @@ class WstuiApp(App):
         self.source.toggle_pause()
         self._header_key = None
 
+    VIEWS = {"books": BooksScreen, "chart": ChartScreen}
+
+    def action_view(self, name: str) -> None:
+        """Open a full-screen view; its own key (or escape) closes it again."""
+        cls = self.VIEWS[name]
+        if isinstance(self.screen, cls):
+            self.action_close_view()
+            return
+        if isinstance(self.screen, ViewScreen):
+            self.pop_screen()
+        self.push_screen(cls())
+        self._header_key = None
+        self.snap = None  # draw it at once, even from an ended replay
+        self.call_after_refresh(self.refresh_view)
+
+    def action_close_view(self) -> None:
+        if isinstance(self.screen, ViewScreen):
+            self.pop_screen()
+            self._header_key = None
+            self.snap = None  # the panels were not drawn meanwhile
+            self.call_after_refresh(self.refresh_view)
+
+    def show_stream(self, key: str) -> None:
+        """Show ``key`` (the command palette): back to the main screen, the cursor on it, the user's choice."""
+        self.action_close_view()
+        self.follow_busiest = False
+        if key in self.w_table.keys:
+            self.w_table.select(key)
+        self.selected = key
+        if self.snap is not None:
+            self._show_selection(self.snap)
+
+    def action_set_theme(self, name: str) -> None:
+        self.theme = name
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        self._header_key = None
+        self.refresh_view()
+
     def action_speed(self, up: bool) -> None:
         if getattr(self.source, "step_speed", None) is None:
             self.notify("this source has no replay controls", timeout=2)
@@ -428,14 +547,19 @@ class WstuiApp(App):
         self._header_key = None
         self.notify(f"speed {fmt.speed(v)}", timeout=1.5)
 
-    def action_restart(self) -> None:
+    async def action_restart(self) -> None:
         if getattr(self.source, "restart", None) is None:
             self.notify("this source has no replay controls", timeout=2)
             return
-        if getattr(self.source, "done", False) and self.engine_mode != "none":
+        if self.engine_mode != "none":
+            # a fresh engine and source: the clock, counts, tape and events of the pass before are gone,
+            # and the capture's connections are not counted as reconnects
+            await self.stop_engine()
             self._replay_again()
+            self.snap = None
         else:
             self.source.restart()
+        self._header_key = None
         self.notify("replay restarted", timeout=1.5)
 
     def action_group(self, coarser: bool) -> None:
@@ -497,7 +621,7 @@ class WstuiApp(App):
 
 def run_app(engine: Any, source: Any, args: Any) -> int:
     """``wstui`` / ``wstui demo`` / ``wstui replay FILE``: the TUI until the user quits."""
-    app = WstuiApp(engine, source, fps=getattr(args, "fps", 10.0))
+    app = WstuiApp(engine, source, fps=getattr(args, "fps", 10.0), theme=getattr(args, "theme", None))
     try:
         app.run()
     finally:

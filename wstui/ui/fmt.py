@@ -162,6 +162,36 @@ def align_points(texts: list[str]) -> list[str]:
     return [t + " " * (top - d) for t, d in zip(texts, decs)]
 
 
+def decimals(text: str) -> int:
+    """Digits after the point of a number text (0 without one)."""
+    return len(text) - text.index(".") - 1 if "." in text else 0
+
+
+def aligned_sizes(items: list[tuple[str, float]], width: int) -> list[str]:
+    """Sizes for one column, their decimal points lined up, each at most ``width`` cells: the exchange's
+    texts (trailing zeros dropped, padded on the right) when they fit, else one number of decimals for all
+    that fits, else :func:`qty` each.  ``items`` are ``(size text or "", size)``."""
+    texts = [size_text(t, q, width) if t else qty(q, width) for t, q in items]
+    out = align_points(texts)
+    if all(len(t) <= width for t in out):
+        return out
+    top = max((decimals(t) for t in texts), default=0)
+    for d in range(min(top, 8), -1, -1):
+        out = [f"{q:.{d}f}" for _t, q in items]
+        if all(len(t) <= width for t in out):
+            return out
+    return [qty(q, width) for _t, q in items]
+
+
+def aligned_numbers(values: list[float], decimals_: int, width: int) -> list[str]:
+    """``values`` with one number of decimals (at most ``decimals_``) so the points line up in ``width``."""
+    for d in range(max(0, min(decimals_, 8)), -1, -1):
+        out = [f"{v:.{d}f}" for v in values]
+        if all(len(t) <= width for t in out):
+            return out
+    return [qty(v, width) for v in values]
+
+
 def fit(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` cells with an ellipsis."""
     if width <= 0:

@@ -21,6 +21,8 @@ from .lines import LinesWidget, Row, note_rows, title_row
 
 HIGHLIGHT_S = 0.6  # how long a changed level stays highlighted (wall seconds)
 MAX_GROUP = 12  # coarsest grouping step index
+MAX_GROUP_FRACTION = 0.01  # and no grouping tick coarser than 1% of the mid price
+MIN_GROUPED = 4  # nor one that leaves fewer levels than this on a side of the held book
 
 # (label, style suffix, trusted) per condition; the first that applies wins
 Status = tuple[str, str, bool]
@@ -130,13 +132,14 @@ class LadderView(LinesWidget):
     COMPONENT_CLASSES = {
         "ladder--title-ok", "ladder--title-warn", "ladder--title-bad", "ladder--title-dim",
         "ladder--head", "ladder--bid", "ladder--ask", "ladder--bid-bar", "ladder--ask-bar",
-        "ladder--changed", "ladder--spread", "ladder--spread-bad", "ladder--dim", "ladder--note",
+        "ladder--changed", "ladder--spread", "ladder--spread-bad", "ladder--dim", "ladder--note", "ladder--hint",
     }
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.view: StreamView | None = None
         self.note = "select a stream"
+        self.hint = ""  # said on the column-head line ("long|shorter" variants, the first that fits)
         self.group: dict[str, int] = {}  # book key -> grouping step index (0 = the book's own levels)
         self._scale: dict[str, tuple[int, int]] = {}  # book key -> (decimals, native tick units)
         self._bids: list[tuple[str, str, float]] = []  # shown price, size text ("" when grouped), size
@@ -171,10 +174,34 @@ class LadderView(LinesWidget):
         gi = self.group.get(v.key, 0)
         if coarser and v.key not in self._scale:
             return self.tick_label()  # the book's tick is not known yet
-        gi = min(MAX_GROUP, gi + 1) if coarser else max(0, gi - 1)
+        gi = min(self.max_group(v), gi + 1) if coarser else max(0, gi - 1)
         self.group[v.key] = gi
         self.update_view(v, self.note)
         return self.tick_label()
+
+    def max_group(self, v: StreamView) -> int:
+        """The coarsest grouping step for this book: its tick stays within 1% of the mid price and leaves
+        at least MIN_GROUPED levels a side (coarser says nothing a trader can use); one step is always
+        allowed."""
+        scale = self._scale.get(v.key)
+        mid = _mid(v)
+        if scale is None or mid is None:
+            return MAX_GROUP
+        d, native = scale
+        limit = mid * MAX_GROUP_FRACTION * 10**d
+        n = 0
+        for tick in group_steps(native):
+            if tick > limit:
+                break
+            # coarser than this leaves too few levels on a side to read the book's shape
+            if min(len(group_side(v.bids, tick, d, True)), len(group_side(v.asks, tick, d, False))) < MIN_GROUPED:
+                break
+            n += 1
+        return max(1, min(MAX_GROUP, n))
+
+    def at_max_group(self) -> bool:
+        v = self.view
+        return v is not None and self.group.get(v.key, 0) >= self.max_group(v)
 
     def _learn_scale(self, v: StreamView) -> None:
         """Decimals and native tick of a book, from the price texts of its first full view."""
@@ -261,32 +288,43 @@ class LadderView(LinesWidget):
         sw = min(12, max(6, (width - pw - 8) // 3))
         cw = sw
         bw = max(0, width - (1 + pw + 1 + sw + 1 + cw + 1))
-        rows.append(((f" {'price':>{pw}} {'size':>{sw}} {'cumul':>{cw}} {fmt.fit('depth', bw)}", "ladder--head"),))
+        head = f" {'price':>{pw}} {'size':>{sw}} {'cumul':>{cw}} "
+        hint = next((h for h in self.hint.split("|") if h and len(h) + 1 <= bw), "")
+        if hint:
+            rows.append(((head + f"{hint:>{bw - 1}} ", "ladder--hint"),))
+        else:
+            rows.append(((head + fmt.fit("depth", bw), "ladder--head"),))
 
         cum_b = _cumulative(bids)
         cum_a = _cumulative(asks)
         top = max(cum_b[-1] if cum_b else 0.0, cum_a[-1] if cum_a else 0.0) or 1.0
         hl = self._hl
         dim = not trusted
+        # sizes and cumulative sizes line up on their decimal points, like the prices
+        sizes = fmt.aligned_sizes([(s, q) for _p, s, q in bids + asks], sw)
+        size_d = max((fmt.decimals(t.strip()) for t in sizes), default=0)
+        cums = fmt.aligned_numbers(cum_b + cum_a, size_d, cw)
+        nb = len(bids)
 
         ask_rows: list[Row] = []
         for i, (p, s, q) in enumerate(asks):
-            ask_rows.append(self._level_row(p, s, q, cum_a[i], top, pw, sw, cw, bw, "ask", (1, p.rstrip()) in hl, dim))
+            ask_rows.append(self._level_row(p, sizes[nb + i], cums[nb + i], cum_a[i], top, pw, sw, cw, bw, "ask",
+                                            (1, p.rstrip()) in hl, dim))
         rows.extend([((" ", ""),)] * (n - len(ask_rows)))
         rows.extend(reversed(ask_rows))
         rows.append(self._spread_row(v, width, trusted))
         for i, (p, s, q) in enumerate(bids):
-            rows.append(self._level_row(p, s, q, cum_b[i], top, pw, sw, cw, bw, "bid", (0, p.rstrip()) in hl, dim))
+            rows.append(self._level_row(p, sizes[i], cums[i], cum_b[i], top, pw, sw, cw, bw, "bid",
+                                        (0, p.rstrip()) in hl, dim))
         if not bids and not asks:
             msg = "no levels yet" if v.book_state != "out_of_sync" else "book discarded until it is rebuilt"
             rows[2 + n - 1] = ((" " + fmt.fit(msg, width - 2), "ladder--note"),)
         return rows
 
-    def _level_row(self, p: str, s: str, q: float, cum: float, top: float, pw: int, sw: int, cw: int, bw: int,
-                   side: str, changed: bool, dim: bool) -> Row:
+    def _level_row(self, p: str, shown: str, cum_text: str, cum: float, top: float, pw: int, sw: int, cw: int,
+                   bw: int, side: str, changed: bool, dim: bool) -> Row:
         price_cls = "ladder--dim" if dim else f"ladder--{side}"
         size_cls = "ladder--dim" if dim else ("ladder--changed" if changed else "")
-        shown = fmt.size_text(s, q, sw) if s else fmt.qty(q, sw)
         bar = _bar(cum / top, bw) if bw > 0 else ""
         return (
             (" ", ""),
@@ -294,7 +332,7 @@ class LadderView(LinesWidget):
             (" ", ""),
             (f"{shown:>{sw}}", size_cls),
             (" ", ""),
-            (f"{fmt.qty(cum, cw):>{cw}}", "ladder--dim" if dim else ""),
+            (f"{cum_text:>{cw}}", "ladder--dim" if dim else ""),
             (" ", ""),
             (bar, "ladder--dim" if dim else f"ladder--{side}-bar"),
         )
@@ -302,8 +340,9 @@ class LadderView(LinesWidget):
     def _spread_row(self, v: StreamView, width: int, trusted: bool) -> Row:
         if v.book_state == "out_of_sync":
             text, cls = f" ✖ book out of sync: {clean(v.reason, 120)} ", "ladder--spread-bad"
-        elif self._bids and self._asks:
-            bp, ap = self._bids[0][0], self._asks[0][0]
+        elif v.bids and v.asks:
+            # the book's true best prices, also when the levels are grouped
+            bp, ap = clean(v.bids[0][0], 24), clean(v.asks[0][0], 24)
             try:
                 b, a = float(bp), float(ap)
             except ValueError:
@@ -325,6 +364,14 @@ class LadderView(LinesWidget):
         pad = max(0, width - len(text))
         left = pad // 2
         return (("─" * left, "ladder--head"), (text, cls), ("─" * (pad - left), "ladder--head"))
+
+
+def _mid(v: StreamView) -> float | None:
+    try:
+        m = (float(v.bids[0][0]) + float(v.asks[0][0])) / 2
+    except (IndexError, ValueError):
+        return None
+    return m if m > 0 and m == m and m != float("inf") else None
 
 
 def _cumulative(levels: list[tuple[str, str, float]]) -> list[float]:

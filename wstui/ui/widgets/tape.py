@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from statistics import median
 
+from textual import events
+
 from ...core.snapshot import StreamView
 from ...core.text import clean
 from .. import fmt
@@ -35,10 +37,38 @@ class TapeView(LinesWidget):
         super().__init__(id=id, classes=classes)
         self.view: StreamView | None = None
         self.note = "select a stream"
+        self.back = 0  # the mouse wheel scrolled this many trades back from the newest...
+        self._anchor = 0  # ...when the stream's trades_total was this (new trades do not move the rows)
 
     def update_view(self, v: StreamView | None, note: str = "") -> None:
+        if v is None or self.view is None or v.key != self.view.key:
+            self.back = 0
         self.view = v
         self.note = note
+        self.redraw()
+
+    def skip(self, v: StreamView, rows: int) -> int:
+        """Trades skipped from the newest: 0 at the live end, else where the wheel left the tape."""
+        if not self.back:
+            return 0
+        return max(0, min(len(v.trades) - rows, self.back + v.trades_total - self._anchor))
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self._wheel(-3)  # towards the newest
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self._wheel(3)  # back in time
+
+    def _wheel(self, delta: int) -> None:
+        v = self.view
+        if v is None or not v.trades:
+            return
+        rows = max(1, self.size.height - 2)
+        cur = self.skip(v, rows)
+        self.back = max(0, min(len(v.trades) - rows, cur + delta))
+        self._anchor = v.trades_total
         self.redraw()
 
     def build(self, width: int, height: int) -> list[Row]:
@@ -48,9 +78,10 @@ class TapeView(LinesWidget):
         label, cond, _trusted = book_status(v) if v.has_book else health_status(v)
         if v.has_frames and not v.has_tape:
             return self._frames(v, width, height, label, cond)
-        right = f"{v.trades_total:,} · {label} "
+        skip = self.skip(v, max(1, height - 2))
+        right = (f"↓ {skip} newer · " if skip else "") + f"{v.trades_total:,} · {label} "
         rows: list[Row] = [title_row(f" TRADES {clean(v.symbol, 24)}", right, width, f"tape--title-{cond}")]
-        trades = v.trades[: max(0, height - 2)]
+        trades = v.trades[skip: skip + max(0, height - 2)]
         prices = fmt.align_points([clean(t.price, 24) for t in trades])
         pw = min(14, max([5] + [len(p) for p in prices]))
         sw = max(4, min(12, width - (1 + 12 + 1 + 4 + 1 + pw + 1 + 2)))
