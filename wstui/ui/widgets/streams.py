@@ -135,8 +135,10 @@ def sort_key(s: StreamView) -> tuple:
 
 
 def worst_key(s: StreamView) -> tuple:
-    """Worst first: the state's severity, then the longest silent, then by name."""
-    return (SEVERITY.get(s.state, 5), -(s.last_age_s or 0.0)) + sort_key(s)
+    """Worst first: the state's severity, then (among the unhealthy) the longest silent, then by name:
+    healthy rows keep still instead of trading places every frame as their ages tick."""
+    rank = SEVERITY.get(s.state, 5)
+    return (rank, -(s.last_age_s or 0.0) if rank < 5 else 0.0) + sort_key(s)
 
 
 _BY = {
