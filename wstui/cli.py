@@ -336,7 +336,8 @@ def live_setup(args):
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
     out = args.output if args.cmd == "record" else args.record
-    if out and Path(out).exists() and not args.force:
+    if out and Path(out).is_file() and not args.force:  # a capture is never overwritten by mistake (a device
+        # or a pipe, /dev/stdout, is no capture to lose)
         raise SpecError(f"{out} already exists: give another file name, or --force to overwrite it")
     engine = Engine(stale_after=stale, lag_after=lag, stale_overrides=cfg.stale_overrides, source="live", file=out)
     engine.focus = frozenset()  # nothing shows books while it runs (the TUI sets its own); the end is full

@@ -48,7 +48,8 @@ class ViewScreen(Screen):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {self.NAME} ", "bold reverse")  # first: a narrow terminal cuts the header's end
         t.append_text(text)
-        self.query_one("#view-header", Static).update(t)
+        for w in self.query("#view-header"):  # none yet while the screen is being composed
+            w.update(t)
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:  # pragma: no cover
         raise NotImplementedError
