@@ -288,6 +288,10 @@ def cmd_live(args) -> int:
 
     from .io.live import SpecError
 
+    early: list[int] = []  # a SIGTERM/SIGINT before the loop runs still ends the service cleanly
+    if args.cmd == "record" or args.headless:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: early.append(signum))
     try:
         engine, source, recorder = live_setup(args)
     except SpecError as exc:
@@ -299,6 +303,8 @@ def cmd_live(args) -> int:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, source.stop)
+                if early:
+                    source.stop()
                 await run_source(engine, source, args.fps if args.cmd == "watch" else 5.0)
 
             asyncio.run(main())
