@@ -93,6 +93,32 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", type=non_negative_int, default=10, help="book levels per side in the summary")
 
 
+def add_service_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics "
+                   "(e.g. 127.0.0.1:9108; port 0 = any free port, printed on stderr)")
+
+
+def start_services(engine: Engine, args) -> list:
+    """The views a service runs beside the screen or the summary (``--metrics``); each has ``close()``.
+    Raises ``MetricsError`` on an address that cannot be used."""
+    out: list = []
+    if getattr(args, "metrics", None):
+        from .metrics import serve_metrics
+
+        srv = serve_metrics(engine, args.metrics)
+        out.append(srv)
+        print(f"wstui: metrics at {srv.url}", file=sys.stderr, flush=True)
+    return out
+
+
+def stop_services(services: list) -> None:
+    for s in reversed(services):
+        try:
+            s.close()
+        except Exception as exc:  # stopping must not hide the run's own result
+            print(f"wstui: warning: {exc}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="wstui", description="Terminal monitor for market-data WebSocket feeds.")
     ap.add_argument("--version", action="version", version=f"wstui {__version__}")
@@ -104,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--loop", type=non_negative_int, default=1, metavar="N",
                     help="play the capture N times (0 = forever)")
     add_view_options(rp)
+    add_service_options(rp)
 
     dp = sub.add_parser("demo", help="the TUI on the bundled sample capture, looped at 1x")
     dp.add_argument("--speed", type=parse_speed, default=1.0)
@@ -118,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("--record", metavar="FILE", help="also record everything received (capture format 2; "
                     ".jsonl.gz or .jsonl.zst)")
     add_view_options(wp)
+    add_service_options(wp)
     wp.set_defaults(stale_after=None, lag_after=None)  # None: from --config, else 5 / 3
 
     rcp = sub.add_parser("record", help="record live feeds to a capture file (format 2), no screen",
@@ -233,12 +261,22 @@ def write_out(text: str) -> int:
 
 
 def cmd_replay(args) -> int:
+    from .metrics import MetricsError
+
     check_readable(args.file)
     engine = make_engine(args, "replay", str(args.file))
     source = Replay(args.file, speed=args.speed, loops=args.loop)
-    if args.headless:
-        return run_headless(engine, source, args)
-    return run_tui(engine, source, args)
+    try:
+        services = start_services(engine, args)
+    except MetricsError as exc:
+        print(f"wstui: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.headless:
+            return run_headless(engine, source, args)
+        return run_tui(engine, source, args)
+    finally:
+        stop_services(services)
 
 
 def cmd_demo(args) -> int:
@@ -292,9 +330,16 @@ def cmd_live(args) -> int:
     if args.cmd == "record" or args.headless:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: early.append(signum))
+    from .metrics import MetricsError
+
+    services: list = []
+    recorder = None
     try:
         engine, source, recorder = live_setup(args)
-    except SpecError as exc:
+        services = start_services(engine, args)
+    except (SpecError, MetricsError) as exc:
+        if recorder is not None:
+            recorder.close()
         print(f"wstui: error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -328,6 +373,7 @@ def cmd_live(args) -> int:
         signal.signal(signal.SIGTERM, on_term)
         return run_tui(engine, source, args)
     finally:
+        stop_services(services)
         if recorder is not None:
             recorder.close()
             if recorder.error:

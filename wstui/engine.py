@@ -332,6 +332,7 @@ class Engine:
             book_updates=updates, has_tape=tape is not None, trades=trades, trades_total=st.trades_total,
             stale_after=st.stale_after, version=st.version,
             frames=tuple(reversed(st.frames)) if st.frames else (), has_frames=st.frames is not None,
+            latency_counts=tuple(st.lat_counts), latency_sum=st.lat_sum,
         )
 
     def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int = 500) -> Snapshot:

@@ -51,6 +51,9 @@ class StreamView:
     frames: tuple[tuple[float, str], ...]  # latest frames, newest first (generic feeds)
     has_frames: bool
     version: int
+    # latencies ever seen per ``stream.LAT_BUCKETS`` bucket (the last: beyond them), and their sum (s)
+    latency_counts: tuple[int, ...] = ()
+    latency_sum: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
