@@ -96,18 +96,33 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
 def add_service_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics "
                    "(e.g. 127.0.0.1:9108; port 0 = any free port, printed on stderr)")
+    p.add_argument("--events", metavar="FILE", help="append every event (gap, stale, reconnect, ...) to FILE as "
+                   "one JSON line each, flushed at once ('-' = stdout, with --headless)")
+
+
+class ServiceError(ValueError):
+    """A --metrics or --events option that cannot be used (a clear error, exit 2)."""
 
 
 def start_services(engine: Engine, args) -> list:
-    """The views a service runs beside the screen or the summary (``--metrics``); each has ``close()``.
-    Raises ``MetricsError`` on an address that cannot be used."""
-    out: list = []
-    if getattr(args, "metrics", None):
-        from .metrics import serve_metrics
+    """The views a service runs beside the screen or the summary (``--events``, ``--metrics``); each has
+    ``close()``.  Raises ``ServiceError`` on a file or an address that cannot be used."""
+    from .eventlog import EventLog, EventLogError
+    from .metrics import MetricsError, serve_metrics
 
-        srv = serve_metrics(engine, args.metrics)
-        out.append(srv)
-        print(f"wstui: metrics at {srv.url}", file=sys.stderr, flush=True)
+    out: list = []
+    try:
+        if getattr(args, "events", None):
+            if args.events == "-" and not args.headless:
+                raise EventLogError("--events - (stdout) needs --headless: the screen belongs to the TUI")
+            out.append(EventLog(engine, args.events))
+        if getattr(args, "metrics", None):
+            srv = serve_metrics(engine, args.metrics)
+            out.append(srv)
+            print(f"wstui: metrics at {srv.url}", file=sys.stderr, flush=True)
+    except (EventLogError, MetricsError) as exc:
+        stop_services(out)
+        raise ServiceError(str(exc)) from None
     return out
 
 
@@ -261,14 +276,12 @@ def write_out(text: str) -> int:
 
 
 def cmd_replay(args) -> int:
-    from .metrics import MetricsError
-
     check_readable(args.file)
     engine = make_engine(args, "replay", str(args.file))
     source = Replay(args.file, speed=args.speed, loops=args.loop)
     try:
         services = start_services(engine, args)
-    except MetricsError as exc:
+    except ServiceError as exc:
         print(f"wstui: error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -330,14 +343,12 @@ def cmd_live(args) -> int:
     if args.cmd == "record" or args.headless:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: early.append(signum))
-    from .metrics import MetricsError
-
     services: list = []
     recorder = None
     try:
         engine, source, recorder = live_setup(args)
         services = start_services(engine, args)
-    except (SpecError, MetricsError) as exc:
+    except (SpecError, ServiceError) as exc:
         if recorder is not None:
             recorder.close()
         print(f"wstui: error: {exc}", file=sys.stderr)

@@ -133,6 +133,8 @@ class Engine:
         self._seq = 0
         self._wall0 = time.time()
         self.latest: Snapshot | None = None
+        # called with each published snapshot, on the engine's thread (e.g. the --events writer)
+        self.on_publish: list[Callable[[Snapshot], None]] = []
         self.replay: Any = None  # the replay source, when there is one (position, speed, pause)
         self.live: Any = None  # the live source, when there is one (its ``backlog`` is published)
         self._ever_connected: set[str] = set()
@@ -359,6 +361,8 @@ class Engine:
     def publish(self) -> Snapshot:
         snap = self.snapshot()
         self.latest = snap
+        for fn in self.on_publish:
+            fn(snap)
         return snap
 
     def restart_clock(self) -> None:
