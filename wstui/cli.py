@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     rcp.add_argument("-o", "--output", required=True, metavar="FILE",
                      help="the capture to write (.jsonl, .jsonl.gz or .jsonl.zst)")
 
+    # parsed by wstui.check itself (a plugin's bad arguments are UNKNOWN, exit 3); listed here for --help
+    sub.add_parser("check", add_help=False, help="a Nagios/Icinga plugin: watch streams for a while, print one "
+                   "status line with perfdata, exit 0 OK / 1 WARNING / 2 CRITICAL / 3 UNKNOWN (wstui check -h)")
+
     sp = sub.add_parser("serve", help="a local WebSocket server replaying a capture (or a simulated market)",
                         description="Serve a capture's received frames (or a simulated market) to every "
                         "client that connects, with REST snapshots over HTTP on the same port.",
@@ -226,6 +230,12 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["check"]:
+        from .check import main as check_main
+
+        return check_main(argv[1:])
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.cmd is None:
