@@ -1,7 +1,8 @@
 """The real Prometheus (Debian's ``prometheus``, installed by .ci/run) scrapes the real ``wstui watch --metrics``
 watching ``wstui serve --sim`` with a stall, every second, and the test reads it all back through Prometheus's
 HTTP API: message rates per venue, the stall as a stale state, the recovery after it.  The example alert
-rules load into that Prometheus and pass ``promtool check rules`` and ``promtool test rules``.
+rules load into that Prometheus and pass ``promtool check rules`` and ``promtool test rules``; every query of
+the example Grafana dashboard runs on it.
 
 Prometheus missing is a failure, not a skip: .ci/run installs it."""
 
@@ -21,6 +22,7 @@ from service_util import http_get
 
 RULES = ROOT / "deploy" / "prometheus" / "wstui-alerts.yml"
 RULES_TEST = ROOT / "deploy" / "prometheus" / "wstui-alerts.test.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "wstui.json"
 STALL_AT, STALL_FOR, STALE = 6.0, 6.0, 2.0
 
 
@@ -152,6 +154,16 @@ def test_prometheus_scrapes_rates_the_stall_and_the_recovery(tmp_path):
                 assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
                 pending = prom.query('ALERTS{alertname="WstuiStreamStale"}')
                 assert pending == {} or set(by("alertstate", pending)) <= {"pending"}  # for: 1m, not yet firing
+
+                # every query of the example Grafana dashboard runs on this Prometheus, and finds data
+                found = {}
+                for title, expr in dashboard_queries():
+                    q = expr.replace("$__rate_interval", "5s").replace('"$instance"', '".*"')
+                    found[title] = prom.query(q)  # raises unless the query parses and runs
+                assert len(found["Messages per second by venue"]) == 2
+                assert len(found["Seconds since the last message"]) == 4
+                assert len(found["Exchange-to-receive latency p99"]) == 4
+                assert found["Streams not live"] == {}  # recovered: every book and tape live
             finally:
                 svc.send_signal(signal.SIGTERM)
                 out, err = svc.communicate(timeout=15)
@@ -162,8 +174,17 @@ def test_prometheus_scrapes_rates_the_stall_and_the_recovery(tmp_path):
         prom.stop()
 
 
-def test_the_example_alert_rules_pass_promtool():
+def dashboard_queries() -> list[tuple[str, str]]:
+    dash = json.loads(DASHBOARD.read_text())
+    assert dash["uid"] and dash["panels"]
+    return [(p["title"], t["expr"]) for p in dash["panels"] for t in p["targets"]]
+
+
+def test_the_example_config_and_alert_rules_pass_promtool():
     promtool = tool("promtool")
+    p = subprocess.run([promtool, "check", "config", str(RULES.parent / "prometheus.yml")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and "SUCCESS" in p.stdout, p.stdout + p.stderr
     p = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "SUCCESS" in p.stdout, p.stdout + p.stderr
     # the rules' own unit tests: stale for more than a minute, checksum failures increasing, a reconnect storm

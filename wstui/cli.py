@@ -95,7 +95,7 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
 
 def add_service_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics "
-                   "(e.g. 127.0.0.1:9108; port 0 = any free port, printed on stderr)")
+                   "(e.g. 127.0.0.1:9780; port 0 = any free port, printed on stderr)")
     p.add_argument("--events", metavar="FILE", help="append every event (gap, stale, reconnect, ...) to FILE as "
                    "one JSON line each, flushed at once ('-' = stdout, with --headless)")
 

@@ -40,11 +40,11 @@ class MetricsError(ValueError):
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:9108"``, ``"[::1]:9108"``, ``":9108"`` (all interfaces) -> (host, port)."""
+    """``"127.0.0.1:9780"``, ``"[::1]:9780"``, ``":9780"`` (all interfaces) -> (host, port)."""
     t = text.strip()
     host, sep, port = t.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise MetricsError(f"--metrics {text!r} is not HOST:PORT (e.g. 127.0.0.1:9108)")
+        raise MetricsError(f"--metrics {text!r} is not HOST:PORT (e.g. 127.0.0.1:9780)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host or "0.0.0.0", int(port)
