@@ -37,7 +37,10 @@ class Service:
         self.err: list[str] = []
         self.port: int | None = None
         self._ready = threading.Event()
+        self._out: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
+        self._out_thread = threading.Thread(target=lambda: self._out.append(self.proc.stdout.read()), daemon=True)
+        self._out_thread.start()
         if not self._ready.wait(timeout) or self.port is None:
             self.proc.kill()
             pytest.fail(f"no metrics address from wstui: {self.err}")
@@ -75,16 +78,19 @@ class Service:
         raise AssertionError(f"metrics never satisfied the condition; last: { {k: v for k, v in m.items()} }")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> tuple[int, str]:
-        """Signal it, wait; (exit status, stdout)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        """Signal it, wait; (exit status, stdout).  ``stopped_in`` is how long it took to exit."""
+        assert self.proc.poll() is None, f"wstui ended by itself: {self.err[-20:]}"
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-            pytest.fail(f"wstui still running {timeout} s after signal {sig}")
-        return self.proc.returncode, out
+            self.proc.wait()
+            pytest.fail(f"wstui still running {timeout} s after signal {sig}: {self.err[-20:]}")
+        self.stopped_in = time.monotonic() - t0
+        self._out_thread.join(5)
+        return self.proc.returncode, "".join(self._out)
 
     def __enter__(self) -> "Service":
         return self
@@ -92,7 +98,7 @@ class Service:
     def __exit__(self, *exc) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()
 
 
 def parse(text: str) -> dict[str, dict[tuple, float]]:
