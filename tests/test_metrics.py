@@ -69,7 +69,7 @@ def test_watch_serves_metrics_while_running_and_stops_on_sigterm():
             assert value(m2, "wstui_connection_up", conn=conn, venue=venue) == 1
             assert value(m2, "wstui_connection_reconnects_total", conn=conn, venue=venue) == 0
         assert value(m2, "wstui_backlog_frames") >= 0
-        assert value(m2, "wstui_snapshot_age_seconds") < 1.0
+        assert value(m2, "wstui_snapshot_age_seconds") < 2.0  # published 10 times a second
 
         t0 = time.monotonic()
         rc, out = svc.stop(signal.SIGTERM)
