@@ -190,15 +190,13 @@ def run_check(args: Any) -> Snapshot:
 
 
 def main(argv: list[str]) -> int:
-    from .io.live import SpecError
-
     try:
         args = build_parser().parse_args(argv)
         warn = parse_conditions(args.warn, "--warn")
         crit = parse_conditions(args.crit, "--crit")
         snap = run_check(args)
         status, line = verdict(snap, warn, crit)
-    except (Usage, SpecError, ValueError) as exc:
+    except (Usage, ValueError) as exc:  # ValueError: SpecError, ConfigError (a stream, endpoint or config)
         status, line = UNKNOWN, f"WSTUI UNKNOWN - bad arguments: {_text(str(exc), 400)}"
     except Exception as exc:  # a plugin must answer, whatever went wrong
         status, line = UNKNOWN, f"WSTUI UNKNOWN - internal error: {type(exc).__name__}: {_text(str(exc), 300)}"
