@@ -329,12 +329,12 @@ class Engine:
             last_size=st.last_size, rate_1s=r1, rate_10s=r10, history=st.history(now),
             last_age_s=st.age(now), latency_ms_p50=p50, latency_ms_p99=p99, gaps=st.gaps,
             checksum_ok=st.checksum_ok, checksum_failed=st.checksum_failed, resyncs=st.resyncs,
+            latency_counts=tuple(st.lat_counts), latency_sum=st.lat_sum,
             reconnects=st.reconnects, parse_errors=st.parse_errors, crossed=st.crossed,
             has_book=book is not None, book_state=st.book_state, bids=bids, asks=asks, book_levels=levels,
             book_updates=updates, has_tape=tape is not None, trades=trades, trades_total=st.trades_total,
             stale_after=st.stale_after, version=st.version,
             frames=tuple(reversed(st.frames)) if st.frames else (), has_frames=st.frames is not None,
-            latency_counts=tuple(st.lat_counts), latency_sum=st.lat_sum,
         )
 
     def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int = 500) -> Snapshot:

@@ -31,6 +31,8 @@ class StreamView:
     last_age_s: float | None
     latency_ms_p50: float | None
     latency_ms_p99: float | None
+    latency_counts: tuple[int, ...]  # latencies ever seen per ``stream.LAT_BUCKETS`` bucket (last: beyond them)
+    latency_sum: float  # their sum (s)
     gaps: int
     checksum_ok: int
     checksum_failed: int
@@ -51,9 +53,6 @@ class StreamView:
     frames: tuple[tuple[float, str], ...]  # latest frames, newest first (generic feeds)
     has_frames: bool
     version: int
-    # latencies ever seen per ``stream.LAT_BUCKETS`` bucket (the last: beyond them), and their sum (s)
-    latency_counts: tuple[int, ...] = ()
-    latency_sum: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

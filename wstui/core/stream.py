@@ -78,10 +78,11 @@ class Stream:
     __slots__ = (
         "venue", "symbol", "channel", "key", "book", "tape", "trades_total", "frames",
         "messages", "bytes", "first_ts", "last_ts", "declared_ts", "last_size",
+        "lat_counts", "lat_sum",
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
-        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink", "lat_counts", "lat_sum",
+        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
     )
 
     def __init__(
