@@ -122,6 +122,8 @@ class Engine:
         self.bad_records: deque[BadRecord] = deque(maxlen=bad_max)
         self.bad_total = 0
         self.notes: list[str] = []
+        # called with each published snapshot, on the engine's thread (e.g. the --events writer)
+        self.on_publish: list[Callable[[Snapshot], None]] = []
         self.now = 0.0
         self.messages = 0
         self.bytes = 0
@@ -133,8 +135,6 @@ class Engine:
         self._seq = 0
         self._wall0 = time.time()
         self.latest: Snapshot | None = None
-        # called with each published snapshot, on the engine's thread (e.g. the --events writer)
-        self.on_publish: list[Callable[[Snapshot], None]] = []
         self.replay: Any = None  # the replay source, when there is one (position, speed, pause)
         self.live: Any = None  # the live source, when there is one (its ``backlog`` is published)
         self._ever_connected: set[str] = set()
