@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -100,38 +101,34 @@ def add_service_options(p: argparse.ArgumentParser) -> None:
                    "one JSON line each, flushed at once ('-' = stdout, with --headless)")
 
 
-class ServiceError(ValueError):
-    """A --metrics or --events option that cannot be used (a clear error, exit 2)."""
-
-
-def start_services(engine: Engine, args) -> list:
-    """The views a service runs beside the screen or the summary (``--events``, ``--metrics``); each has
-    ``close()``.  Raises ``ServiceError`` on a file or an address that cannot be used."""
+@contextlib.contextmanager
+def serving(engine: Engine, args):
+    """The views a service runs beside the screen or the summary (``--events``, ``--metrics``), for the
+    duration of the block.  A file or an address that cannot be used is a clear error, exit 2."""
     from .eventlog import EventLog, EventLogError
     from .metrics import MetricsError, serve_metrics
 
     out: list = []
     try:
-        if getattr(args, "events", None):
-            if args.events == "-" and not args.headless:
-                raise EventLogError("--events - (stdout) needs --headless: the screen belongs to the TUI")
-            out.append(EventLog(engine, args.events))
-        if getattr(args, "metrics", None):
-            srv = serve_metrics(engine, args.metrics)
-            out.append(srv)
-            print(f"wstui: metrics at {srv.url}", file=sys.stderr, flush=True)
-    except (EventLogError, MetricsError) as exc:
-        stop_services(out)
-        raise ServiceError(str(exc)) from None
-    return out
-
-
-def stop_services(services: list) -> None:
-    for s in reversed(services):
         try:
-            s.close()
-        except Exception as exc:  # stopping must not hide the run's own result
-            print(f"wstui: warning: {exc}", file=sys.stderr)
+            if getattr(args, "events", None):
+                if args.events == "-" and not args.headless:
+                    raise EventLogError("--events - (stdout) needs --headless: the screen belongs to the TUI")
+                out.append(EventLog(engine, args.events))
+            if getattr(args, "metrics", None):
+                srv = serve_metrics(engine, args.metrics)
+                out.append(srv)
+                print(f"wstui: metrics at {srv.url}", file=sys.stderr, flush=True)
+        except (EventLogError, MetricsError) as exc:
+            print(f"wstui: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        yield out
+    finally:
+        for s in reversed(out):
+            try:
+                s.close()
+            except Exception as exc:  # stopping must not hide the run's own result
+                print(f"wstui: warning: {exc}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,12 +260,13 @@ def make_engine(args, source: str, file: str | None) -> Engine:
 
 
 def run_headless(engine: Engine, source, args) -> int:
-    try:
-        asyncio.run(run_source(engine, source, args.fps))
-    except KeyboardInterrupt:
-        engine.end()
-        engine.publish()
-    snap = engine.latest or engine.publish()
+    with serving(engine, args):
+        try:
+            asyncio.run(run_source(engine, source, args.fps))
+        except KeyboardInterrupt:
+            engine.end()
+            engine.publish()
+        snap = engine.latest or engine.publish()
     text = orjson.dumps(summary_json(snap, args.levels)).decode() if args.json else summary_text(snap)
     return write_out(text + "\n")
 
@@ -289,17 +287,9 @@ def cmd_replay(args) -> int:
     check_readable(args.file)
     engine = make_engine(args, "replay", str(args.file))
     source = Replay(args.file, speed=args.speed, loops=args.loop)
-    try:
-        services = start_services(engine, args)
-    except ServiceError as exc:
-        print(f"wstui: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if args.headless:
-            return run_headless(engine, source, args)
-        return run_tui(engine, source, args)
-    finally:
-        stop_services(services)
+    if args.headless:
+        return run_headless(engine, source, args)
+    return run_tui(engine, source, args)
 
 
 def cmd_demo(args) -> int:
@@ -353,27 +343,26 @@ def cmd_live(args) -> int:
     if args.cmd == "record" or args.headless:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: early.append(signum))
-    services: list = []
-    recorder = None
     try:
         engine, source, recorder = live_setup(args)
-        services = start_services(engine, args)
-    except (SpecError, ServiceError) as exc:
-        if recorder is not None:
-            recorder.close()
+    except SpecError as exc:
         print(f"wstui: error: {exc}", file=sys.stderr)
         return 2
+    if args.cmd == "record" or args.headless:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # until the event loop takes them over
+            signal.signal(sig, lambda signum, frame: source.stop())
+        if early:
+            source.stop()
     try:
         if args.cmd == "record" or args.headless:
             async def main() -> None:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, source.stop)
-                if early:
-                    source.stop()
                 await run_source(engine, source, args.fps if args.cmd == "watch" else 5.0)
 
-            asyncio.run(main())
+            with serving(engine, args):
+                asyncio.run(main())
             snap = engine.latest or engine.publish()
             if args.cmd == "record":
                 print(f"wstui record: {recorder.frames} frames ({recorder.records} records) from "
@@ -394,7 +383,6 @@ def cmd_live(args) -> int:
         signal.signal(signal.SIGTERM, on_term)
         return run_tui(engine, source, args)
     finally:
-        stop_services(services)
         if recorder is not None:
             recorder.close()
             if recorder.error:
@@ -428,7 +416,8 @@ def run_tui(engine: Engine, source, args) -> int:
     except ImportError as exc:  # pragma: no cover - the UI ships with the package
         print(f"wstui: error: the terminal UI is not available ({exc}); use --headless", file=sys.stderr)
         return 2
-    return run_app(engine, source, args)
+    with serving(engine, args):
+        return run_app(engine, source, args)
 
 
 if __name__ == "__main__":  # pragma: no cover
