@@ -74,7 +74,7 @@ class SnapshotCollector:
 
     def _engine(self, snap: Snapshot) -> Iterator[Metric]:
         g = GaugeMetricFamily("wstui_backlog_frames", "Frames received but not yet processed")
-        g.add_metric([], snap.backlog)
+        g.add_metric([], getattr(snap, "backlog_frames", None) or getattr(snap, "backlog", 0))
         yield g
         c = CounterMetricFamily("wstui_events_total", "Events the engine raised (gap, stale, reconnect, ...)")
         c.add_metric([], snap.events_total)
