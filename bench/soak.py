@@ -101,7 +101,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{mport}/metrics"
     print(f"soak: {a.minutes:g} min, sim rate {a.rate}/s/symbol, faults {' '.join(faults)}; files in {tmp}")
     t0 = time.time()
-    cpu0 = cpu_s(w.pid)
+    cpu0 = cpu_warm = cpu_s(w.pid)
     scrapes = failures = 0
     slowest = 0.0
     samples: list[tuple[float, float]] = []  # (seconds since start, RSS MB)
@@ -159,7 +159,6 @@ def main() -> None:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     fired = sum(1 for x in srv_lines if "fault " in x)
     warm = warm or samples[0]
-    cpu_warm = locals().get("cpu_warm", cpu0)
     rss_range = [r for e, r in samples if e >= warm[0]] or [warm[1]]
     print(f"ran {end_el / 60:.1f} min; {fired} faults fired; {summary.get('messages', 0)} messages "
           f"({summary.get('messages', 0) / max(end_el, 1):.0f}/s)")

@@ -122,6 +122,10 @@ def test_an_unwritable_events_file_is_a_clear_error(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=30, env=ENV)
     assert p.returncode == 2 and "cannot write events to" in p.stderr, p.stderr
     no_traceback(p.stderr)
+    # stdout belongs to the TUI's screen: events there only with --headless
+    p = subprocess.run(wstui_cmd("replay", ROOT / "sample_feeds" / "binance.jsonl.gz", "--events", "-"), cwd=ROOT,
+                       capture_output=True, text=True, timeout=30, env=ENV)
+    assert p.returncode == 2 and "needs --headless" in p.stderr and p.stdout == "", (p.stdout, p.stderr)
 
 
 def test_metrics_and_events_alongside_the_tui(tmux, tmp_path):  # noqa: F811
