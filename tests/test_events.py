@@ -72,10 +72,10 @@ def test_events_to_stdout_from_a_replay_at_full_speed(tmp_path):
     assert p.returncode == 0, p.stderr
     no_traceback(p.stderr)
     *events, summary = [json.loads(line) for line in p.stdout.splitlines()]
-    assert summary["events_total"] == len(events) > 5
+    assert summary["events_total"] == len(events) >= 2  # every event the engine raised, before the summary
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert events[-1]["kind"] == "ended"
-    assert {"connect", "stale"} <= {e["kind"] for e in events}
+    assert events[0]["kind"] == "connect" and events[-1]["kind"] == "ended"
+    assert all(set(e) == KEYS for e in events)
 
 
 def test_an_overflowing_burst_is_reported_not_silently_lost(tmp_path):
