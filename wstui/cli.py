@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "demo":
             return cmd_demo(args)
         if args.cmd in ("watch", "record"):
-            return cmd_live(args)
+            return service_exit(args, cmd_live(args))
         if args.cmd == "serve":
             return cmd_serve(args)
     except CaptureError as exc:
@@ -253,6 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     ap.print_help()
     return 2
+
+
+def service_exit(args, status: int) -> int:
+    """``watch --headless`` without ``--duration`` is a service: it ends only when told to (SIGTERM, SIGINT),
+    and a service that stopped when told did its job: exit 0, whatever the streams' health at that moment
+    (a plain ``systemctl stop`` must not leave the unit failed).  An error (2), or a recording that lost data
+    (1, with --record), keeps its status."""
+    service = args.cmd == "watch" and args.headless and args.duration is None and not args.record
+    return 0 if service and status == 1 else status
 
 
 def make_engine(args, source: str, file: str | None) -> Engine:
