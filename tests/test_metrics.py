@@ -165,3 +165,28 @@ def test_a_replay_serves_metrics_too():
     assert rc in (0, 1), svc.err  # 1: a stream unhealthy when stopped (the headless exit status)
     assert json.loads(out)["source"] == "replay"
     no_traceback("\n".join(svc.err))
+
+
+def test_a_cause_given_by_the_health_model_is_exported_while_in_alarm():
+    from dataclasses import fields
+    from types import SimpleNamespace
+
+    engine = Engine(source="live")
+    engine.get_stream("kraken", "BTC/USD", "book", book=True)
+    engine.get_stream("kraken", "BTC/USD", "trades", tape=True)
+    snap = engine.publish()
+
+    def with_cause(v, state, why):  # a view as a health model with causes publishes it
+        d = {f.name: getattr(v, f.name) for f in fields(v)}
+        return SimpleNamespace(**{**d, "state": state, "cause": why})
+
+    book, trades = snap.streams
+    fake = SimpleNamespace(**{f.name: getattr(snap, f.name) for f in fields(snap)})
+    fake.streams = (with_cause(book, "stale", "connection_silent"), with_cause(trades, "live", ""))
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCollector(lambda: fake))
+    m = parse(generate_latest(reg).decode())
+    assert value(m, "wstui_stream_alarm_cause", channel="book", cause="connection_silent") == 1
+    assert len(series(m, "wstui_stream_alarm_cause")) == 1  # a healthy stream has none

@@ -102,6 +102,8 @@ class SnapshotCollector:
                                  labels=labels)
         state = GaugeMetricFamily("wstui_stream_state", "Health state of the stream: 1 for the current one",
                                   labels=[*labels, "state"])
+        cause = GaugeMetricFamily("wstui_stream_alarm_cause", "Why the stream is in an alarm state (label cause), "
+                                  "1; no series while it is healthy", labels=[*labels, "cause"])
         since = GaugeMetricFamily("wstui_stream_state_since_timestamp_seconds",
                                   "When the stream entered its current state", labels=labels)
         stale_after = GaugeMetricFamily("wstui_stream_stale_threshold_seconds",
@@ -126,6 +128,9 @@ class SnapshotCollector:
             current = s.state
             for name in STATES if current in STATES else (*STATES, current):
                 state.add_metric([*lv, name], 1.0 if name == current else 0.0)
+            why = getattr(s, "cause", "") or ""  # the health model's cause, where it gives one
+            if why:
+                cause.add_metric([*lv, why], 1.0)
             since.add_metric(lv, s.state_since)
             stale_after.add_metric(lv, s.stale_after)
             parse.add_metric(lv, s.parse_errors)
@@ -142,7 +147,7 @@ class SnapshotCollector:
                 gaps.add_metric(lv, s.gaps)
                 resyncs.add_metric(lv, s.resyncs)
                 synced.add_metric(lv, 1.0 if s.book_state == "ok" else 0.0)
-        yield from (msgs, nbytes, last, state, since, stale_after, lat, parse, cks, cks_ok, gaps, resyncs, synced)
+        yield from (msgs, nbytes, last, state, cause, since, stale_after, lat, parse, cks, cks_ok, gaps, resyncs, synced)
 
     def _connections(self, snap: Snapshot) -> Iterator[Metric]:
         labels = list(CONN_LABELS)
@@ -155,6 +160,8 @@ class SnapshotCollector:
                                      labels=labels)
         errs = CounterMetricFamily("wstui_connection_parse_errors_total", "Frames on the connection not understood",
                                    labels=labels)
+        unsol = CounterMetricFamily("wstui_connection_unsolicited_frames_total",
+                                    "Frames naming a stream the connection did not subscribe", labels=labels)
         for c in snap.connections[: self.max_streams]:
             lv = [c.conn, c.venue]
             up.add_metric(lv, 1.0 if c.up else 0.0)
@@ -162,7 +169,10 @@ class SnapshotCollector:
             msgs.add_metric(lv, c.messages)
             nbytes.add_metric(lv, c.bytes)
             errs.add_metric(lv, c.parse_errors)
-        yield from (up, rec, msgs, nbytes, errs)
+            n = getattr(c, "unsolicited", None)  # counted where the engine counts them
+            if n is not None:
+                unsol.add_metric(lv, n)
+        yield from (up, rec, msgs, nbytes, errs, unsol)
 
 
 LANDING = b"""<!doctype html>
