@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -102,6 +103,43 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
                    help="with --headless: book levels per side in the summary (default 10)")
 
 
+def add_service_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at http://HOST:PORT/metrics "
+                   "(e.g. 127.0.0.1:9780; port 0 = any free port, printed on stderr)")
+    p.add_argument("--events", metavar="FILE", help="append every event (gap, stale, reconnect, ...) to FILE as "
+                   "one JSON line each, flushed at once ('-' = stdout, with --headless)")
+
+
+@contextlib.contextmanager
+def serving(engine: Engine, args):
+    """The views a service runs beside the screen or the summary (``--events``, ``--metrics``), for the
+    duration of the block.  A file or an address that cannot be used is a clear error, exit 2."""
+    from .eventlog import EventLog, EventLogError
+    from .metrics import MetricsError, serve_metrics
+
+    out: list = []
+    try:
+        try:
+            if getattr(args, "events", None):
+                if args.events == "-" and not args.headless:
+                    raise EventLogError("--events - (stdout) needs --headless: the screen belongs to the TUI")
+                out.append(EventLog(engine, args.events))
+            if getattr(args, "metrics", None):
+                srv = serve_metrics(engine, args.metrics)
+                out.append(srv)
+                print(f"wstui: metrics at {srv.url}", file=sys.stderr, flush=True)
+        except (EventLogError, MetricsError) as exc:
+            print(f"wstui: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        yield out
+    finally:
+        for s in reversed(out):
+            try:
+                s.close()
+            except Exception as exc:  # stopping must not hide the run's own result
+                print(f"wstui: warning: {exc}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="wstui", description="Terminal monitor for market-data WebSocket feeds.")
     ap.add_argument("--version", action="version", version=f"wstui {__version__}")
@@ -119,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", metavar="FILE", help="TOML file with stale/lag thresholds (its streams and "
                     "endpoints are for watch and are not used here)")
     add_view_options(rp)
+    add_service_options(rp)
 
     dp = sub.add_parser("demo", help="the TUI on the bundled sample capture, looped at 1x",
                         description="The TUI on the bundled sample capture (Binance futures), looped; "
@@ -138,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                     ".jsonl.gz or .jsonl.zst)")
     wp.add_argument("--force", action="store_true", help="with --record: overwrite FILE if it exists")
     add_view_options(wp)
+    add_service_options(wp)
     wp.set_defaults(stale_after=None, lag_after=None)  # None: from --config, else 5 / 3
 
     rcp = sub.add_parser("record", help="record live feeds to a capture file (format 2), no screen",
@@ -151,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     rcp.add_argument("--force", action="store_true", help="overwrite FILE if it exists (else refused)")
     rcp.add_argument("--progress", type=positive, default=5.0, metavar="SECONDS",
                      help="seconds between progress lines on stderr (default 5)")
+
+    # parsed by wstui.check itself (a plugin's bad arguments are UNKNOWN, exit 3); listed here for --help
+    sub.add_parser("check", add_help=False, help="a Nagios/Icinga plugin: watch streams for a while, print one "
+                   "status line with perfdata, exit 0 OK / 1 WARNING / 2 CRITICAL / 3 UNKNOWN (wstui check -h)")
 
     sp = sub.add_parser("serve", help="a local WebSocket server replaying a capture (or a simulated market)",
                         description="Serve a capture's received frames (or a simulated market) to every client\n"
@@ -209,6 +253,12 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["check"]:
+        from .check import main as check_main
+
+        return check_main(argv[1:])
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.cmd is None:
@@ -219,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "demo":
             return cmd_demo(args)
         if args.cmd in ("watch", "record"):
-            return cmd_live(args)
+            return service_exit(args, cmd_live(args))
         if args.cmd == "serve":
             return cmd_serve(args)
     except CaptureError as exc:
@@ -229,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     ap.print_help()
     return 2
+
+
+def service_exit(args, status: int) -> int:
+    """``watch --headless`` without ``--duration`` is a service: it ends only when told to (SIGTERM, SIGINT),
+    and a service that stopped when told did its job: exit 0, whatever the streams' health at that moment
+    (a plain ``systemctl stop`` must not leave the unit failed).  An error (2), or a recording that lost data
+    (1, with --record), keeps its status."""
+    service = args.cmd == "watch" and args.headless and args.duration is None and not args.record
+    return 0 if service and status == 1 else status
 
 
 def make_engine(args, source: str, file: str | None) -> Engine:
@@ -246,12 +305,13 @@ def make_engine(args, source: str, file: str | None) -> Engine:
 
 
 def run_headless(engine: Engine, source, args) -> int:
-    try:
-        asyncio.run(run_source(engine, source, args.fps))
-    except KeyboardInterrupt:
-        engine.end()
-        engine.publish()
-    snap = engine.latest or engine.publish()
+    with serving(engine, args):
+        try:
+            asyncio.run(run_source(engine, source, args.fps))
+        except KeyboardInterrupt:
+            engine.end()
+            engine.publish()
+        snap = engine.latest or engine.publish()
     text = orjson.dumps(summary_json(snap, args.levels)).decode() if args.json else summary_text(snap)
     write_out(text + "\n")
     return exit_status(snap)
@@ -354,11 +414,20 @@ def cmd_live(args) -> int:
 
     from .io.spec import SpecError
 
+    early: list[int] = []  # a SIGTERM/SIGINT before the loop runs still ends the service cleanly
+    if args.cmd == "record" or args.headless:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: early.append(signum))
     try:
         engine, source, recorder = live_setup(args)
     except SpecError as exc:
         print(f"wstui: error: {exc}", file=sys.stderr)
         return 2
+    if args.cmd == "record" or args.headless:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # until the event loop takes them over
+            signal.signal(sig, lambda signum, frame: source.stop())
+        if early:
+            source.stop()
     try:
         if args.cmd == "record" or args.headless:
             async def main() -> None:
@@ -374,7 +443,8 @@ def cmd_live(args) -> int:
                     if ticker is not None:
                         ticker.cancel()
 
-            asyncio.run(main())
+            with serving(engine, args):
+                asyncio.run(main())
             snap = engine.latest or engine.publish()
             if args.cmd == "record":
                 lost = f"; {recorder.dropped} records NOT written" if recorder.dropped else ""
@@ -447,7 +517,8 @@ def run_tui(engine: Engine, source, args) -> int:
     except ImportError as exc:  # pragma: no cover - the UI ships with the package
         print(f"wstui: error: the terminal UI is not available ({exc}); use --headless", file=sys.stderr)
         return 2
-    return run_app(engine, source, args)
+    with serving(engine, args):
+        return run_app(engine, source, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

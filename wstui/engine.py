@@ -184,6 +184,8 @@ class Engine:
         self.bad_records: deque[BadRecord] = deque(maxlen=bad_max)
         self.bad_total = 0
         self.notes: list[str] = []
+        # called with each published snapshot, on the engine's thread (e.g. the --events writer)
+        self.on_publish: list[Callable[[Snapshot], None]] = []
         self.now = 0.0
         self.messages = 0
         self.bytes = 0
@@ -470,6 +472,7 @@ class Engine:
             last_size=st.last_size, rate_1s=r1, rate_10s=r10, history=st.history(now),
             last_age_s=st.age(now), latency_ms_p50=p50, latency_ms_p99=p99, gaps=st.gaps,
             checksum_ok=st.checksum_ok, checksum_failed=st.checksum_failed, resyncs=st.resyncs,
+            latency_counts=tuple(st.lat_counts), latency_sum=st.lat_sum,
             reconnects=st.reconnects, parse_errors=st.parse_errors, crossed=st.crossed,
             has_book=book is not None, book_state=st.book_state, bids=bids, asks=asks, book_levels=levels,
             book_updates=updates, has_tape=tape is not None, trades=trades, trades_total=st.trades_total,
@@ -525,6 +528,8 @@ class Engine:
     def publish(self) -> Snapshot:
         snap = self.snapshot()
         self.latest = snap
+        for fn in self.on_publish:
+            fn(snap)
         return snap
 
     def restart_clock(self) -> None:

@@ -32,6 +32,8 @@ class StreamView:
     last_age_s: float | None
     latency_ms_p50: float | None
     latency_ms_p99: float | None
+    latency_counts: tuple[int, ...]  # latencies ever seen per ``stream.LAT_BUCKETS`` bucket (last: beyond them)
+    latency_sum: float  # their sum (s)
     gaps: int
     checksum_ok: int
     checksum_failed: int

@@ -29,6 +29,7 @@ Health states, by priority (the first that applies wins), each with a ``cause`` 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from typing import Callable, NamedTuple
 
@@ -56,6 +57,9 @@ HIST = 120  # 1 s buckets -> 2 min sparkline history
 LAT_SAMPLES = 256
 LAG_WINDOW = 16
 LAG_EVERY = 0.5  # seconds between lagging verdicts of a stream (see Stream.lagging)
+# upper bounds (s) of the cumulative exchange-to-receive latency histogram (Prometheus-style ``le``; one
+# more bucket past the last holds the rest, ``+Inf``); a negative latency (a clock ahead) counts as 0
+LAT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # causes of the alarm states (``cause`` in the JSON and on screen)
 CONNECTION_SILENT = "connection_silent"  # nothing at all received on the connection
@@ -170,6 +174,7 @@ class Stream:
     __slots__ = (
         "venue", "symbol", "channel", "key", "book", "tape", "trades_total", "frames",
         "messages", "bytes", "first_ts", "last_ts", "declared_ts", "last_size",
+        "lat_counts", "lat_sum",
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
@@ -236,6 +241,8 @@ class Stream:
         self._lat: deque[float] = deque(maxlen=LAT_SAMPLES)
         self._lat_n = 0  # samples ever taken; the lagging verdict is cached per sample count
         self._lag: tuple[int, float, float | None] = (0, float("-inf"), None)  # (samples, when, verdict)
+        self.lat_counts = [0] * (len(LAT_BUCKETS) + 1)  # latencies ever seen per LAT_BUCKETS bucket (not cumulative)
+        self.lat_sum = 0.0  # their sum (s), negatives as 0
         self._sink = sink
         # health judged with what the connection proves (see the module docstring)
         self.stale_explicit = stale_explicit  # False: stale_after is the default, cadence is learned
@@ -280,8 +287,12 @@ class Stream:
         self._slots[self._bucket % SLOTS] += 1
         self._hist[self._hsec % HIST] += 1
         if exch_ts is not None:
-            self._lat.append(ts - exch_ts - self.exch_offset)
+            lat = ts - exch_ts - self.exch_offset
+            self._lat.append(lat)
             self._lat_n += 1
+            self.lat_counts[bisect_left(LAT_BUCKETS, lat)] += 1
+            if lat > 0.0:
+                self.lat_sum += lat
         state = self.state
         if state is STALE or state is CONNECTING or state is QUIET:
             # data is what ends these at once; other states are re-judged by the engine's 0.1 s tick
