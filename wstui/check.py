@@ -22,7 +22,6 @@ import asyncio
 import operator
 import re
 import signal
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, NoReturn
 
