@@ -128,26 +128,19 @@ class BitfinexClient(SimClient):
         return self.book_len.get(symbol, 0)
 
     # ---- frames out: numbered as they leave
-    async def sender(self) -> None:
-        q = self.q
+    def outgoing(self, text: str, kind: int, symbol: str | None) -> str | None:
         s = self.s
-        while not s.closed:
-            while q:
-                text, kind, symbol = q.popleft()
-                if s.mutes and s._muted(text, kind, symbol, time.monotonic()):
-                    continue  # silenced: never numbered, as if the venue had not sent it
-                if s.corrupt and kind == BOOK:
-                    m = _LEVEL.match(text)
-                    if m is not None:
-                        s.corrupt -= 1
-                        text = m.group(1) + m.group(2) + "," + m.group(3) + _bump(m.group(4)) + m.group(5)
-                if self.flags & SEQ_ALL and text[0] == "[":
-                    self.seq += 1
-                    text = f"{text[:-1]},{self.seq}]"
-                if not await s.emit(text, kind, symbol):
-                    return
-            self.wake.clear()
-            await self.wake.wait()
+        if s.mutes and s._muted(text, kind, symbol, time.monotonic()):
+            return None  # silenced: never numbered, as if the venue had not sent it
+        if s.corrupt and kind == BOOK:
+            m = _LEVEL.match(text)
+            if m is not None:
+                s.corrupt -= 1
+                text = m.group(1) + m.group(2) + "," + m.group(3) + _bump(m.group(4)) + m.group(5)
+        if self.flags & SEQ_ALL and text[0] == "[":
+            self.seq += 1
+            text = f"{text[:-1]},{self.seq}]"
+        return text
 
     def _error(self, msg: str, code: int, echo: dict | None = None) -> None:
         self.push(orjson.dumps({**(echo or {}), "event": "error", "msg": msg, "code": code}).decode(), CTL)

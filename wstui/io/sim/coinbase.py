@@ -80,19 +80,11 @@ class CoinbaseClient(SimClient):
                 self.push(f'{{"channel":"heartbeats","timestamp":"{iso(now)}","sequence_num":{SEQ},"events":[{{'
                           f'"current_time":"{iso(now)}","heartbeat_counter":{self.beats}}}]}}', CTL)
 
-    async def sender(self) -> None:
-        q = self.q
-        s = self.s
-        while not s.closed:
-            while q:
-                text, kind, symbol = q.popleft()
-                if SEQ in text:
-                    self.seq += 1
-                    text = text.replace(SEQ, str(self.seq), 1)
-                if not await s.emit(text, kind, symbol):
-                    return
-            self.wake.clear()
-            await self.wake.wait()
+    def outgoing(self, text: str, kind: int, symbol: str | None) -> str | None:
+        if SEQ in text:  # numbered as it leaves: one counter for the whole connection
+            self.seq += 1
+            text = text.replace(SEQ, str(self.seq), 1)
+        return text
 
     def _error(self, message: str) -> None:
         self.push(orjson.dumps({"type": "error", "message": message}).decode(), CTL)

@@ -138,10 +138,18 @@ class SimClient:
         while not s.closed:
             while q:
                 text, kind, symbol = q.popleft()
+                text = self.outgoing(text, kind, symbol)
+                if text is None:
+                    continue
                 if not await s.emit(text, kind, symbol):
                     return
             self.wake.clear()
             await self.wake.wait()
+
+    def outgoing(self, text: str, kind: int, symbol: str | None) -> str | None:
+        """A frame as it leaves, in order (venues that number frames per connection number it here);
+        None: it is not sent at all."""
+        return text
 
     # ---- the market
     def book(self, symbol: str) -> "SimBook":
