@@ -201,8 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "that connects, with REST snapshots over HTTP on the same port.",
                         epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("capture", nargs="?", help="capture to serve (format 2); omit with --sim")
-    sp.add_argument("--sim", action="store_true", help="serve an endless simulated market (Kraken v2 at /v2, "
-                    "Binance style at /stream and /ws)")
+    sp.add_argument("--sim", action="store_true", help="serve an endless simulated market in each venue's own "
+                    "protocol, picked by the client's path: Kraken v2 /v2, Binance /stream and /ws, OKX /ws/v5/public, "
+                    "Bybit /v5/public/spot|linear|inverse, Bitfinex /ws/2, Deribit /ws/api/v2, Gemini /v2/marketdata, "
+                    "Coinbase and Bitstamp at / (told apart by their first frame); REST snapshots on the same port")
     sp.add_argument("--rate", type=positive, default=20.0, help="--sim: book events per second per symbol (default 20)")
     sp.add_argument("--seed", type=int, default=None, help="--sim: random seed (a repeatable market)")
     sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
