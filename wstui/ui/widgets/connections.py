@@ -40,7 +40,8 @@ def connections_text(snap: Snapshot | None, rates: dict[str, tuple[float, float]
     rows = [HEAD] + [_row(c, rates.get(c.conn)) for c in snap.connections]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD) - 1)]
     up = sum(1 for c in snap.connections if c.up)
-    t.append(f" {len(snap.connections)} connections, {up} up, {sum(c.streams for c in snap.connections):,} "
+    n = len(snap.connections)
+    t.append(f" {n} connection{'s' if n != 1 else ''}, {up} up, {sum(c.streams for c in snap.connections):,} "
              "streams", "bold")
     t.append("    Esc closes\n", "dim")
     for i, r in enumerate(rows):
@@ -59,6 +60,7 @@ class ConnectionsScreen(ModalScreen):
     DEFAULT_CSS = """
     ConnectionsScreen { align: center middle; }
     ConnectionsScreen > VerticalScroll { width: 100%; height: 100%; border: round $accent; background: $surface; }
+    ConnectionsScreen Static { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self) -> None:

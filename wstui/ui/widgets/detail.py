@@ -131,6 +131,7 @@ class StreamDetail(ModalScreen):
     DEFAULT_CSS = """
     StreamDetail { align: center middle; }
     StreamDetail > VerticalScroll { width: 100%; height: 100%; border: round $accent; background: $surface; }
+    StreamDetail Static { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, key: str) -> None:
