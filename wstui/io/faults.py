@@ -154,17 +154,18 @@ _KRAKEN_QTY = re.compile(r'("qty":)(\d+(?:\.\d+)?)')
 _PAIR_QTY = re.compile(r'(\["[0-9.]+",")([0-9.]+)("\])')
 
 
-def _bump(num: str) -> str:
-    """Change the last digit of a number's text (the value changes, the text stays a valid number)."""
+def bump_digit(num: str) -> str:
+    """A number's text with its last digit changed, never to zero (the value changes, the text stays a
+    valid number, and a size stays a level): what the ``corrupt`` fault does to a venue's sizes."""
     d = int(num[-1])
-    return num[:-1] + str((d + 1) % 10)
+    return num[:-1] + str(d + 1 if d < 8 else d - 1)
 
 
 def corrupt_frame(text: str) -> str:
     """Every size in a book frame changed by one unit in its last digit (Kraken levels, Binance pairs)."""
-    out = _KRAKEN_QTY.sub(lambda m: m.group(1) + _bump(m.group(2)), text)
+    out = _KRAKEN_QTY.sub(lambda m: m.group(1) + bump_digit(m.group(2)), text)
     if out == text:
-        out = _PAIR_QTY.sub(lambda m: m.group(1) + _bump(m.group(2)) + m.group(3), text)
+        out = _PAIR_QTY.sub(lambda m: m.group(1) + bump_digit(m.group(2)) + m.group(3), text)
     return out
 
 

@@ -37,7 +37,7 @@ import orjson
 
 from ...core.book import Book
 from ...venues.bitfinex import CHECKSUM, CHECKSUM_LEVELS, SEQ_ALL, book_checksum
-from ..faults import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE
+from ..faults import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE, bump_digit
 from .market import SimBook, known_base, known_quote, split_concat
 from .proto import SimClient
 
@@ -69,12 +69,6 @@ def pair_of(symbol: str) -> str | None:
     if s.endswith("UST") and len(s) > 3:
         return s if known_base(s[:-3]) else None
     return s if split_concat(s) is not None else None
-
-
-def _bump(num: str) -> str:
-    """A size with its last digit changed, never to zero."""
-    d = int(num[-1])
-    return num[:-1] + str(d + 1 if d < 8 else d - 1)
 
 
 class BitfinexClient(SimClient):
@@ -136,7 +130,7 @@ class BitfinexClient(SimClient):
             m = _LEVEL.match(text)
             if m is not None:
                 s.corrupt -= 1
-                text = m.group(1) + m.group(2) + "," + m.group(3) + _bump(m.group(4)) + m.group(5)
+                text = m.group(1) + m.group(2) + "," + m.group(3) + bump_digit(m.group(4)) + m.group(5)
         if self.flags & SEQ_ALL and text[0] == "[":
             self.seq += 1
             text = f"{text[:-1]},{self.seq}]"

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..faults import BOOK, CTL, SNAPSHOT, TRADE
+from ..faults import BOOK, CTL, SNAPSHOT, TRADE, bump_digit
 from .market import SimBook, known_base
 from .proto import SimClient
 
@@ -41,11 +41,6 @@ _AMOUNT = re.compile(r'(\["(?:new|change)",[-0-9.e]+,)([0-9.]+)(\])')
 def num(text: str) -> str:
     """A decimal text the way Deribit writes its JSON numbers (``4714.0``, ``0.0015``)."""
     return repr(float(text))
-
-
-def _bump(num_text: str) -> str:
-    d = int(num_text[-1])
-    return num_text[:-1] + str(d + 1 if d < 8 else d - 1)
 
 
 class DeribitClient(SimClient):
@@ -300,8 +295,8 @@ class DeribitClient(SimClient):
                                        f'"prev_change_id":{prev},"instrument_name":"{inst}","change_id":{cid},'
                                        f'"bids":[{",".join(out[0])}],"asks":[{",".join(out[1])}]}}')
             if self.s.corrupt:
-                bad = _AMOUNT.sub(lambda m: m.group(1) + _bump(m.group(2)) + m.group(3), text)
-                bad = _PREV.sub(lambda m: m.group(1) + _bump(m.group(2)), bad, count=1)
+                bad = _AMOUNT.sub(lambda m: m.group(1) + bump_digit(m.group(2)) + m.group(3), text)
+                bad = _PREV.sub(lambda m: m.group(1) + bump_digit(m.group(2)), bad, count=1)
                 if bad != text:
                     self.s.corrupt -= 1
                     text = bad

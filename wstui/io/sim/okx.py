@@ -23,7 +23,7 @@ from collections import deque
 import orjson
 
 from ...venues.okx import CHECKSUM_LEVELS, book_checksum
-from ..faults import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE
+from ..faults import BOOK, BOOK_DEEP, CTL, SNAPSHOT, TRADE, bump_digit
 from .market import SimBook, known_base, known_quote
 from .proto import SimClient
 
@@ -31,13 +31,9 @@ _LEVEL_QTY = re.compile(r'(\["[0-9.]+",")([0-9.]+)(",")')
 SNAPSHOT_LEVELS = 400
 
 
-def _bump(num: str) -> str:
-    return num[:-1] + str((int(num[-1]) + 1) % 10)
-
-
 def corrupt_levels(text: str) -> str:
     """Every size of an OKX book frame (``["price","size","0","count"]``) changed in its last digit."""
-    return _LEVEL_QTY.sub(lambda m: m.group(1) + _bump(m.group(2)) + m.group(3), text)
+    return _LEVEL_QTY.sub(lambda m: m.group(1) + bump_digit(m.group(2)) + m.group(3), text)
 
 
 def known_inst(inst: str) -> bool:
