@@ -9,7 +9,6 @@ import json
 import subprocess
 import threading
 
-import pytest
 from websockets.asyncio.server import serve
 
 from live_util import ENV, ROOT, Served, run_live, wstui_cmd

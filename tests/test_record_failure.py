@@ -12,7 +12,6 @@ import time
 
 from live_util import ENV, ROOT, Served, no_traceback, wstui_cmd
 from wstui.engine import Engine
-from wstui.io import record
 from wstui.io.record import Recorder
 from wstui.ui.app import banner_text
 

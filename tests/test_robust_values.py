@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import ROOT, write_records
-from wstui.core.book import ASK, BID, BadLevel, Book
+from wstui.core.book import BID, BadLevel, Book
 
 T0 = 1_700_000_000.0
 BINANCE = "wss://stream.binance.com:9443/stream?streams=btcusdt@depth@100ms"

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from live_util import ENV, ROOT, Served, no_traceback, wstui_cmd
-from watch_sim import all_verified, one_repaired, watch_sim
+from sim_watch import all_verified, one_repaired, watch_sim
 from wstui.io.sim import Sim
 from wstui.io.sim.binance import BinanceClient, futures_depth_weight, spot_depth_weight
 from wstui.io.sim.proto import RestAnswer, WeightBudget
@@ -29,9 +29,9 @@ UP = [s.upper() for s in SYMS]
 def test_four_books_subscribe_and_verify(venue):
     w = watch_sim(venue, SYMS, duration=3.0)
     all_verified(w, venue, UP)
-    for b in w.books(venue).values():
+    for b in w.books_of(venue).values():
         assert (b["gaps"], b["resyncs"], b["reconnects"], b["parse_errors"]) == (0, 0, 0, 0)
-    trades = [s for s in w.out["streams"] if s["channel"] == "trades"]
+    trades = [s for s in w.streams.values() if s["channel"] == "trades"]
     assert sum(len(s["last_trades"]) for s in trades) > 0
 
 
@@ -41,9 +41,9 @@ def test_a_gap_on_one_of_four_books_is_rebuilt_from_its_own_rest_snapshot(venue)
     sym, took = one_repaired(w, venue, counter="gaps")
     all_verified(w, venue, UP)
     assert took < 1.5, took
-    gap = w.events("gap", f"{venue}:{sym}:book")[0]
+    gap = w.events_of("gap", f"{venue}:{sym}:book")[0]
     assert ("pu=" if venue == "binance-futures" else "missing 1 updates") in gap["detail"]
-    assert not w.events("resubscribe")  # nothing sent on the socket: a REST snapshot did it
+    assert not w.events_of("resubscribe")  # nothing sent on the socket: a REST snapshot did it
     print(f"{venue}: gap -> book rebuilt from REST in {took * 1000:.0f} ms")
 
 
@@ -58,13 +58,13 @@ def test_corrupt_frame_fails_half_applied_and_only_that_book_is_rebuilt():
 def test_disconnect_reconnects_and_every_book_verifies_again():
     w = watch_sim("binance-futures", SYMS, "--fault", "disconnect@1.5s", duration=4.5)
     all_verified(w, "binance-futures", UP)
-    for b in w.books("binance-futures").values():
+    for b in w.books_of("binance-futures").values():
         assert b["reconnects"] == 1 and b["gaps"] == 0
 
 
 def test_mute_of_one_symbol_leaves_the_others_flowing():
     w = watch_sim("binance", SYMS, "--fault", "mute@1s:2s:ETHUSDT", duration=4.0)
-    books = w.books("binance")
+    books = w.books_of("binance")
     eth = books["ETHUSDT"]["messages"]
     others = [books[s]["messages"] for s in ("BTCUSDT", "SOLUSDT", "X0001USDT")]
     assert eth < 0.7 * min(others), (eth, others)
@@ -76,10 +76,10 @@ def test_mute_of_one_symbol_leaves_the_others_flowing():
 
 def test_unknown_symbol_gets_binances_error_and_the_others_verify():
     w = watch_sim("binance", ["btcusdt", "nosuchusdt"], duration=2.0)
-    errs = [e["detail"] for e in w.events("parse_error")]
+    errs = [e["detail"] for e in w.events_of("parse_error")]
     assert any("binance error 2" in d and "NOSUCHUSDT" in d for d in errs), errs
-    assert w.books("binance")["BTCUSDT"]["book_state"] == "ok"
-    assert w.books("binance")["NOSUCHUSDT"]["messages"] == 0
+    assert w.books_of("binance")["BTCUSDT"]["book_state"] == "ok"
+    assert w.books_of("binance")["NOSUCHUSDT"]["messages"] == 0
 
 
 # ---------------------------------------------------------------------------- the simulator's limits

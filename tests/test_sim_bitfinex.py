@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import subprocess
 from contextlib import nullcontext
 
 import orjson
 import pytest
 import websockets
 
-from live_util import ENV, ROOT, Served, no_traceback, run_live, wstui_cmd
+from live_util import ROOT, Served, run_live
+from sim_watch import stale_alone_while_muted, watch_served
 
 from wstui.io.sim.bitfinex import BitfinexClient
 
@@ -31,12 +31,7 @@ def calm():
 
 
 def watch(srv: Served, syms=SYMS, duration: float = 3.0) -> dict:
-    p = subprocess.run(wstui_cmd("watch", *[f"bitfinex:{s}" for s in syms], "--endpoint", f"bitfinex={srv.url()}",
-                                 "--headless", "--json", "--duration", duration),
-                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
-    assert p.returncode == 0, p.stderr
-    no_traceback(p.stderr)
-    return json.loads(p.stdout)
+    return watch_served(srv, "bitfinex", syms, duration=duration).summary
 
 
 def books(out: dict) -> dict[str, dict]:
@@ -107,14 +102,7 @@ def test_mute_of_one_market_leaves_the_others_flowing():
     with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "mute@1s:1.5s:tETHUSD") as srv:
         run = run_live([f"bitfinex:{s}" for s in SYMS], {"bitfinex": srv.url()}, duration=4.0, stale_after=0.8,
                        overrides={"*:trades": 30.0})
-    t = srv.faults()[0][1]
-    during = [(k, s) for tt, k, s, _ok, _bad in run.timeline if t + 1.0 <= tt <= t + 1.4]
-    assert {s for k, s in during if k == "bitfinex:tETHUSD:book"} == {"stale"}
-    for key in BOOKS:
-        if key != "bitfinex:tETHUSD:book":
-            assert {s for k, s in during if k == key} == {"live"}, key
-            st = run.stream(key)
-            assert (st.gaps, st.checksum_failed, st.resyncs) == (0, 0, 0), key
+    stale_alone_while_muted(run, srv.faults()[0][1], "bitfinex:tETHUSD:book", BOOKS)
     # the muted book lost the changes made while it was silent: its next checksum fails, and it is repaired
     eth = run.stream("bitfinex:tETHUSD:book")
     assert eth.checksum_failed == 1 and eth.resyncs == 1 and eth.book_state == "ok" and eth.state == "live"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import subprocess
 from contextlib import nullcontext
 
 import orjson
@@ -17,7 +16,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from live_util import ENV, ROOT, Served, no_traceback, run_live, wstui_cmd
+from live_util import ROOT, Served, run_live
+from sim_watch import stale_alone_while_muted, watch_served
 
 SYMS = ["BTC-PERPETUAL", "ETH-PERPETUAL", "SOL-PERPETUAL", "X0001-PERPETUAL"]
 BOOKS = [f"deribit:{s}:book" for s in SYMS]
@@ -31,12 +31,7 @@ def calm():
 
 
 def watch(srv: Served, syms=SYMS, duration: float = 3.0) -> dict:
-    p = subprocess.run(wstui_cmd("watch", *[f"deribit:{s}" for s in syms], "--endpoint", f"deribit={srv.url()}",
-                                 "--headless", "--json", "--duration", duration),
-                       cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
-    assert p.returncode == 0, p.stderr
-    no_traceback(p.stderr)
-    return json.loads(p.stdout)
+    return watch_served(srv, "deribit", syms, duration=duration).summary
 
 
 def books(out: dict) -> dict[str, dict]:
@@ -104,13 +99,7 @@ def test_mute_of_one_instrument_leaves_the_others_flowing():
     with Served("--sim", "--rate", 50, "--seed", 5, "--fault", "mute@1s:1.5s:ETH-PERPETUAL") as srv:
         run = run_live([f"deribit:{s}" for s in SYMS], {"deribit": srv.url()}, duration=4.0, stale_after=0.8,
                        overrides={"*:trades": 30.0})
-    t = srv.faults()[0][1]
-    during = [(k, s) for tt, k, s, _ok, _bad in run.timeline if t + 1.0 <= tt <= t + 1.4]
-    assert {s for k, s in during if k == "deribit:ETH-PERPETUAL:book"} == {"stale"}
-    for key in BOOKS:
-        if key != "deribit:ETH-PERPETUAL:book":
-            assert {s for k, s in during if k == key} == {"live"}, key
-            assert (run.stream(key).gaps, run.stream(key).resyncs) == (0, 0), key
+    stale_alone_while_muted(run, srv.faults()[0][1], "deribit:ETH-PERPETUAL:book", BOOKS)
     # the changes sent while it was silent are lost: its chain breaks, and it is repaired alone
     eth = run.stream("deribit:ETH-PERPETUAL:book")
     assert eth.gaps == 1 and eth.resyncs == 1 and eth.book_state == "ok" and eth.state == "live"

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from conftest import read_records, real_feed
 from live_util import Served
-from watch_sim import all_verified, one_repaired, watch_sim
+from sim_watch import all_verified, one_repaired, watch_sim
 from wstui.core.book import Book
 from wstui.io.sim.okx import OKXClient, corrupt_levels
 from wstui.venues.okx import book_checksum
@@ -35,9 +35,9 @@ def test_the_checksum_the_simulator_sends_verifies_a_real_okx_snapshot():
 def test_four_books_subscribe_and_verify():
     w = watch_sim("okx", SYMS, duration=3.0, path="/ws/v5/public")
     all_verified(w, "okx", SYMS, checksums=True)
-    for b in w.books("okx").values():
+    for b in w.books_of("okx").values():
         assert (b["gaps"], b["checksum_failed"], b["resyncs"], b["reconnects"]) == (0, 0, 0, 0)
-    trades = [s for s in w.out["streams"] if s["channel"] == "trades"]
+    trades = [s for s in w.streams.values() if s["channel"] == "trades"]
     assert sum(len(s["last_trades"]) for s in trades) > 0
 
 
@@ -45,9 +45,9 @@ def test_a_gap_on_one_of_four_books_resubscribes_that_book_only():
     w = watch_sim("okx", SYMS, "--fault", "gap@1.5s:1", duration=4.0)
     sym, took = one_repaired(w, "okx", counter="gaps")
     all_verified(w, "okx", SYMS, checksums=True)
-    resub = w.events("resubscribe")
+    resub = w.events_of("resubscribe")
     assert [e["stream"] for e in resub] == [f"okx:{sym}:book"]
-    assert "prevSeqId" in w.events("gap")[0]["detail"]
+    assert "prevSeqId" in w.events_of("gap")[0]["detail"]
     assert took < 1.0
     print(f"okx: seqId gap -> {sym} rebuilt from its new snapshot in {took * 1000:.0f} ms")
 
@@ -56,20 +56,20 @@ def test_a_checksum_mismatch_on_one_book_resubscribes_that_book_only():
     w = watch_sim("okx", SYMS, "--fault", "corrupt@1.5s", duration=4.0)
     sym, took = one_repaired(w, "okx", counter="checksum_failed")
     all_verified(w, "okx", SYMS, checksums=True)
-    assert all(b["gaps"] == 0 for b in w.books("okx").values())
+    assert all(b["gaps"] == 0 for b in w.books_of("okx").values())
     print(f"okx: checksum mismatch -> {sym} rebuilt in {took * 1000:.0f} ms")
 
 
 def test_disconnect_reconnects_and_every_book_verifies_again():
     w = watch_sim("okx", SYMS, "--fault", "disconnect@1.5s", duration=4.0)
     all_verified(w, "okx", SYMS, checksums=True)
-    for b in w.books("okx").values():
+    for b in w.books_of("okx").values():
         assert b["reconnects"] == 1 and b["gaps"] == 0 and b["checksum_failed"] == 0
 
 
 def test_mute_of_one_instrument_leaves_the_others_flowing():
     w = watch_sim("okx", SYMS, "--fault", "mute@1s:1.5s:ETH-USDT", duration=4.0)
-    books = w.books("okx")
+    books = w.books_of("okx")
     eth = books["ETH-USDT"]["messages"]
     others = [books[s]["messages"] for s in SYMS if s != "ETH-USDT"]
     assert eth < 0.8 * min(others), (eth, others)
@@ -82,10 +82,10 @@ def test_mute_of_one_instrument_leaves_the_others_flowing():
 
 def test_unknown_instrument_gets_okxs_error_and_the_others_verify():
     w = watch_sim("okx", ["BTC-USDT", "NOPE-USDT"], duration=2.0)
-    errs = [e["detail"] for e in w.events("parse_error")]
+    errs = [e["detail"] for e in w.events_of("parse_error")]
     assert any("okx error 60018" in d and "NOPE-USDT" in d for d in errs), errs
-    assert w.books("okx")["BTC-USDT"]["book_state"] == "ok"
-    assert w.books("okx")["NOPE-USDT"]["messages"] == 0
+    assert w.books_of("okx")["BTC-USDT"]["book_state"] == "ok"
+    assert w.books_of("okx")["NOPE-USDT"]["messages"] == 0
 
 
 def test_ping_is_answered_pong_and_each_subscription_acknowledged():

@@ -67,7 +67,6 @@ def test_headless_text_summary_escapes_file_name_and_aligns_fullwidth(tmp_path):
 async def test_fullwidth_symbols_keep_the_streams_table_columns(tmp_path):
     """Under Textual's Pilot: a fullwidth symbol (two cells a character) and a symbol with an invisible
     character line up with the others; the invisible one is shown visibly."""
-    import asyncio as _a
 
     from wstui.engine import Engine
     from wstui.io.replay import Replay
