@@ -162,8 +162,11 @@ class History:
         n = min(n, SPAN)
         if counts is None:
             return (0,) * n
+        lo = sec - n
         first = self.first or 0
-        return tuple(counts[s % SPAN] if s >= first else 0 for s in range(sec - n, sec))
+        if lo >= first:
+            return _window(counts, lo, sec)
+        return (0,) * min(n, first - lo) + _window(counts, first, sec)
 
     def view(self, now: float) -> StreamHistory:
         """The last hour (or what there is of it) at ``now``; built at most once per second."""
