@@ -3,7 +3,7 @@ viewer are shown.  The TUI side is in test_ui_history.py."""
 
 from __future__ import annotations
 
-from wstui.core.history import SPAN, TRANSITIONS, History, lat_code, LAT_VALUES
+from wstui.core.history import LAT_VALUES, SPAN, TRANSITIONS, History, lat_code
 from wstui.core.stream import DOWN, LIVE, STALE, Stream
 from wstui.engine import Engine
 

@@ -74,8 +74,9 @@ async def test_the_detail_screen_shows_the_last_hour_in_80_columns(tmp_path):
         assert "peak 5/s at " in text
         peak_at = lines[at + 5].split("peak 5/s at ")[1][:8]
         assert fmt.clock(t0 + BURST[0], 0) <= peak_at < fmt.clock(t0 + BURST[1], 0)
-        assert "median 30." in lines[at + 6] or "median 29." in lines[at + 6]
-        assert " max 39" in lines[at + 6] or " max 40" in lines[at + 6] or " max 41" in lines[at + 6]
+        assert " median 30 ms, max 390 ms at " in lines[at + 6]  # 30 and 400 ms, within the 3 % of a code
+        worst_at = lines[at + 6].split(" at ")[1][:8]
+        assert fmt.clock(t0 + SLOW[0], 0) <= worst_at < fmt.clock(t0 + SLOW[1], 0)
         # the state changes: the stale spell, when and how long, and the live one since
         stale = next(tr for tr in h.states if tr.state == "stale")
         assert stale.ts == pytest.approx(t0 + last + 5.0, abs=0.01)  # when the 5-s threshold ran out

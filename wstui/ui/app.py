@@ -471,6 +471,8 @@ class WstuiApp(App):
         sel = views.get(self.selected) if self.selected else None
         if sel is not None:
             markets.add((sel.venue, sel.symbol))
+        if isinstance(self.screen, StreamDetail):  # its stream's hour history comes with focused views
+            markets.add(next(((s.venue, s.symbol) for s in snap.streams if s.key == self.screen.key), ("", "")))
         return frozenset(s.key for s in snap.streams if (s.venue, s.symbol) in markets)
 
     def _show_selection(self, snap: Snapshot) -> None:

@@ -24,7 +24,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ...core.history import StreamHistory
+from ...core.history import LAT_MIN_MS, StreamHistory
 from ...core.snapshot import ConnView, Snapshot, StreamView
 from ...core.text import clean
 from .. import fmt
@@ -152,7 +152,9 @@ def hour_text(t: Text, h: StreamHistory, now: float, width: int) -> None:
             got = [x for x in lat[i * step:(i + 1) * step] if x is not None]
             mx.append(max(got) if got else 0.0)
         t.append(" lat ms │", "dim")
-        t.append(fmt.sparkline(mx, n), "magenta")
+        top = max(mx)
+        # all at the floor (a venue clock ahead of ours reads as no latency): a flat line, not a wall
+        t.append(fmt.sparkline(mx, n) if top > LAT_MIN_MS else "".join("▁" if x else " " for x in mx), "magenta")
         t.append("\n")
     t.append(" state  │", "dim")
     for g, style in _strip(h, start, step, n):
@@ -167,10 +169,16 @@ def hour_text(t: Text, h: StreamHistory, now: float, width: int) -> None:
     if samples:
         worst = max(range(len(lat)), key=lambda i: -1.0 if lat[i] is None else lat[i])  # type: ignore[operator]
         med = sorted(samples)[len(samples) // 2]
-        t.append(f" latency (highest of each second): median {med:,.1f} ms, max {lat[worst]:,.0f} ms at "
+        t.append(f" latency (highest of each second): median {_ms(med)}, max {_ms(lat[worst])} at "  # type: ignore[arg-type]
                  f"{fmt.clock(start + worst, 0)}\n")
     t.append(f"         {LEGEND}\n", "dim")
     _changes(t, h, now)
+
+
+def _ms(v: float) -> str:
+    if v <= LAT_MIN_MS:
+        return f"≤{LAT_MIN_MS:g} ms"
+    return f"{v:.1f} ms" if v < 10 else f"{v:,.0f} ms"
 
 
 def _strip(h: StreamHistory, start: int, step: int, n: int) -> list[tuple[str, str]]:
@@ -199,18 +207,28 @@ def _strip(h: StreamHistory, start: int, step: int, n: int) -> list[tuple[str, s
 
 
 def _axis(start: int, step: int, n: int) -> str:
-    """Clock labels under the charts: the start, each quarter, the end (HH:MM, or HH:MM:SS when short)."""
+    """Clock labels under the charts: the end (flush right), the start, each quarter between (HH:MM, or
+    HH:MM:SS when short), each left out where it would touch another."""
     fine = n * step < 1200
+
+    def label(c: int) -> str:
+        text = fmt.clock(start + c * step, 0)
+        return text if fine else text[:5]
+
     axis = [" "] * n
-    end = -2  # where the previous label ended
-    for c in (0, n // 4, n // 2, 3 * n // 4, n):
-        label = fmt.clock(start + c * step, 0)
-        label = label if fine else label[:5]
-        pos = min(c, n - len(label))
-        if pos <= end + 1 or pos < 0:
-            continue  # it would touch the previous label
-        axis[pos:pos + len(label)] = list(label)
-        end = pos + len(label)
+    last = label(n)
+    if n < len(last):
+        return ""
+    taken = [(max(0, n - len(last)), n)]
+    for c in (0, n // 4, n // 2, 3 * n // 4):
+        text = label(c)
+        a, b = c, c + len(text)
+        if any(a <= y + 1 and x <= b + 1 for x, y in taken) and c != 0 or b > n:
+            continue
+        taken.append((a, b))
+    for a, b in taken:
+        text = last if b == n and a == taken[0][0] else label(a)
+        axis[a:a + len(text)] = list(text[:n - a])
     return "".join(axis).rstrip()
 
 
