@@ -92,3 +92,19 @@ def test_the_engine_publishes_the_hour_for_focused_streams_only():
     assert all(abs(x - 100.0) < 3 for x in va.hour.latency_ms)
     e.focus = None  # a few streams, no focus (the headless summary): every one carries it
     assert all(s.hour is not None for s in e.snapshot().streams)
+
+
+def test_the_published_hour_is_plain_data_a_remote_viewer_can_carry():
+    import dataclasses
+    import json
+
+    st = Stream("v", "S", "book", now=T0)
+    for sec in range(30):
+        st.data(T0 + sec + 0.5, 10, T0 + sec + 0.45)
+    st.connection_down(T0 + 31)
+    h = st.hist.view(T0 + 40)
+    d = json.loads(json.dumps(dataclasses.asdict(h)))
+    assert d["end"] == int(T0) + 40 and d["rate"][:30] == [1] * 30 and d["rate"][30:] == [0] * 10
+    assert d["latency_ms"][0] == 49.31 and d["latency_ms"][-1] is None  # 50 ms, to the code's 3 %
+    assert [s[1] for s in d["states"]] == ["connecting", "live", "down"]
+    assert dataclasses.replace(h) == h  # frozen, comparable
