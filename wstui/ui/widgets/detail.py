@@ -85,6 +85,8 @@ def detail_text(snap: Snapshot | None, key: str, width: int) -> Text:
                  f"{s.book_updates:,} updates\n")
     if s.hour is not None:
         hour_text(t, s.hour, snap.now, width)
+    else:  # the engine publishes it for the streams in focus: the next snapshot brings it
+        t.append("\n last hour: not in this snapshot yet\n", "dim")
     t.append("\n events (newest first)\n", "bold")
     shown = 0
     for ev in reversed(snap.events):
