@@ -35,6 +35,8 @@ NAME_MAX = 200  # characters of a symbol or channel name a stream may have
 UNSOLICITED_NAMES = 50  # unsolicited stream names remembered and reported (one event each) per connection
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
 RECENT_KEPT = 30  # latest frames kept per connection (a stream's detail screen shows those naming it)
+EVENTS_FIRST = 200  # the first events ever are kept beside the latest ones: a late viewer sees the start
+HOUR_ALL_MAX = 64  # with no focus (every stream full), streams up to this many carry their hour history
 
 
 class Conn(Link):
@@ -163,7 +165,7 @@ class Engine:
         stale_overrides: dict[str, float] | None = None,
         book_depth: int = 50,
         tape_depth: int = 100,
-        events_max: int = 2000,
+        events_max: int = 10_000,
         bad_max: int = 1000,
         source: str = "replay",
         file: str | None = None,
@@ -181,6 +183,7 @@ class Engine:
         self.conns: dict[str, Conn] = {}
         self.events: deque[Event] = deque(maxlen=events_max)
         self.events_total = 0
+        self.events_first: list[Event] = []  # the first EVENTS_FIRST events, kept once the deque evicts them
         self.bad_records: deque[BadRecord] = deque(maxlen=bad_max)
         self.bad_total = 0
         self.notes: list[str] = []
@@ -219,6 +222,8 @@ class Engine:
     # ---------------------------------------------------------------- streams and events
     def event(self, ev: Event) -> None:
         self.events.append(ev)
+        if self.events_total < EVENTS_FIRST:
+            self.events_first.append(ev)
         self.events_total += 1
 
     def stale_for(self, key: str) -> tuple[float, bool]:
@@ -444,7 +449,8 @@ class Engine:
         self.event(Event(self.now, "engine", "ended", "source ended"))
 
     # ---------------------------------------------------------------- views
-    def view(self, st: Stream, depth: int, ntrades: int) -> StreamView:
+    def view(self, st: Stream, depth: int, ntrades: int, hour: bool = False) -> StreamView:
+        """``hour``: with the stream's last hour (see ``core.history``), built at most once a second."""
         now = self.now
         r1, r10 = st.rates(now)
         if self.ended:
@@ -480,7 +486,7 @@ class Engine:
             frames=tuple(reversed(st.frames)) if st.frames else (), has_frames=st.frames is not None,
             conn=st.conn_id,
             clock_offset_s=st.clock_offset(), last_problem=st.last_problem, stale_explicit=st.stale_explicit,
-            end_state=st.end_state,
+            end_state=st.end_state, hour=st.hist.view(now) if hour else None,
         )
 
     def snapshot(self, depth: int | None = None, ntrades: int | None = None, events: int | None = None) -> Snapshot:
@@ -489,20 +495,31 @@ class Engine:
         self._seq += 1
         src = self.status_source
         st = src.status() if src is not None else _NO_STATUS
-        evs = tuple(self.events)  # every event kept: the events log scrolls back to the first
-        if events is not None and events < len(evs):
-            evs = evs[-events:]
+        evs, head = self._events(events)
         return Snapshot(
             seq=self._seq, source=self.source, file=self.file, now=self.now, wall=time.time(),
             elapsed_s=time.time() - self._wall0, messages=self.messages, bytes=self.bytes,
             streams=self._stream_views(depth, ntrades),
             connections=tuple(c.view() for c in self.conns.values()),
-            events=evs, events_total=self.events_total,
+            events=evs, events_total=self.events_total, events_dropped=self.events_total - len(evs),
+            events_head=head,
             bad_records=tuple(self.bad_records), bad_records_total=self.bad_total, ended=self.ended,
             start=st.start, end=st.end, speed=st.speed, paused=st.paused, loop=st.loop, loops=st.loops,
             backlog_frames=st.backlog_frames, replay_behind_s=st.replay_behind_s,
             recording_error=st.recording_error, recording_dropped=st.recording_dropped, notes=tuple(self.notes),
         )
+
+    def _events(self, limit: int | None) -> tuple[tuple[Event, ...], int]:
+        """(events, head): every event kept, oldest first; once the bound evicted some, the first ones
+        ever (``head`` of them) come first, then the latest (the events log marks the gap between)."""
+        evs = tuple(self.events)  # every event kept: the events log scrolls back to the first
+        if limit is not None and limit < len(evs):
+            return evs[-limit:], 0
+        evicted = self.events_total - len(evs)
+        if evicted <= 0:
+            return evs, 0
+        head = self.events_first[:min(evicted, len(self.events_first))]
+        return tuple(head) + evs, len(head)
 
     def _stream_views(self, depth: int, ntrades: int) -> tuple[StreamView, ...]:
         """Every stream's view.  A stream that did not change since its view was built (same version) and
@@ -513,6 +530,8 @@ class Engine:
         cache = self._views
         out = []
         ended = self.ended
+        # the hour history goes with the focused streams (a handful); with no focus, only while few
+        hour_all = focus is not None or len(self.streams) <= HOUR_ALL_MAX
         for st in self.streams.values():
             full = focus is None or st.key in focus
             hit = cache.get(st.key)
@@ -520,7 +539,7 @@ class Engine:
                     and 0.0 <= now - hit[1] < VIEW_REUSE_S):
                 out.append(hit[3])
                 continue
-            v = self.view(st, depth, ntrades) if full else self.view(st, 0, 0)
+            v = self.view(st, depth, ntrades, hour_all) if full else self.view(st, 0, 0)
             cache[st.key] = (st.version, now, full, v)
             out.append(v)
         return tuple(out)

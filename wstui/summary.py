@@ -98,6 +98,10 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
                    for e in snap.events],
         "unhealthy": [s.key for s in snap.unhealthy],
         "events_total": snap.events_total,
+        # events the bounded log dropped: they lie after the first ``events_head`` of ``events`` (the
+        # session's first events are always kept); len(events) + events_dropped == events_total
+        "events_dropped": snap.events_dropped,
+        "events_head": snap.events_head,
         "notes": list(snap.notes),
     }
 
@@ -120,7 +124,8 @@ def summary_text(snap: Snapshot) -> str:
     widths = [max(cell_len(r[i]) for r in rows) for i in range(len(rows[0]))]
     # a file name is text from outside too (an OSC sequence in one set the terminal's title)
     lines = [f"{snap.source} {clean(snap.file or '')}: {snap.messages} messages in {snap.elapsed_s:.2f} s, "
-             f"{snap.bad_records_total} bad records, {snap.events_total} events"]
+             f"{snap.bad_records_total} bad records, {snap.events_total} events"
+             + (f" ({snap.events_dropped} dropped from the log)" if snap.events_dropped else "")]
     for r in rows:
         lines.append("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip())
     for s in snap.streams:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .book import Level
+from .history import StreamHistory
 from .stream import Event, Problem, Trade
 
 
@@ -60,6 +61,9 @@ class StreamView:
     last_problem: Problem | None = None  # the latest unhealthy spell, kept after recovery
     stale_explicit: bool = False  # stale_after was given (command line, config), not the default
     end_state: str = ""  # the state when the source ended ("" while it runs)
+    # the last hour per second (rate, latency) and its state changes: only for streams in the engine's
+    # focus (see Engine.view), else None
+    hour: StreamHistory | None = None
 
     @property
     def healthy(self) -> bool:
@@ -135,7 +139,7 @@ class Snapshot:
     bytes: int
     streams: tuple[StreamView, ...]
     connections: tuple[ConnView, ...]
-    events: tuple[Event, ...]  # oldest first, bounded
+    events: tuple[Event, ...]  # oldest first, bounded: the first ``events_head``, then the latest
     events_total: int
     bad_records: tuple[BadRecord, ...]
     bad_records_total: int
@@ -152,6 +156,10 @@ class Snapshot:
     recording_error: str | None = None
     recording_dropped: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # events not in ``events`` (len(events) + events_dropped == events_total): they lie between the
+    # first ``events_head`` events (the start, always kept) and the latest ones
+    events_dropped: int = 0
+    events_head: int = 0
 
     def stream(self, key: str) -> StreamView | None:
         for s in self.streams:

@@ -34,6 +34,7 @@ from collections import deque
 from typing import Callable, NamedTuple
 
 from .book import INF, BadLevel, Book, invalid_numbers
+from .history import History
 
 CONNECTING = "connecting"
 LIVE = "live"
@@ -53,7 +54,6 @@ BOOK_OK = "ok"
 BOOK_BAD = "out_of_sync"
 
 SLOTS = 100  # 0.1 s buckets -> 10 s of rate history
-HIST = 120  # 1 s buckets -> 2 min sparkline history
 LAT_SAMPLES = 256
 LAG_WINDOW = 16
 LAG_EVERY = 0.5  # seconds between lagging verdicts of a stream (see Stream.lagging)
@@ -178,7 +178,7 @@ class Stream:
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
-        "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
+        "_slots", "_bucket", "hist", "_lat", "_lat_n", "_lag", "_sink",
         "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
         "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id",
     )
@@ -236,8 +236,7 @@ class Stream:
         self.exch_offset = 0.0
         self._slots = [0] * SLOTS
         self._bucket = int(now * 10)
-        self._hist = [0] * HIST
-        self._hsec = int(now)
+        self.hist = History(now, CONNECTING)  # the last hour, per second (rate, latency) and its state changes
         self._lat: deque[float] = deque(maxlen=LAT_SAMPLES)
         self._lat_n = 0  # samples ever taken; the lagging verdict is cached per sample count
         self._lag: tuple[int, float, float | None] = (0, float("-inf"), None)  # (samples, when, verdict)
@@ -285,9 +284,12 @@ class Stream:
         if b != self._bucket:
             self._advance(b)
         self._slots[self._bucket % SLOTS] += 1
-        self._hist[self._hsec % HIST] += 1
+        h = self.hist
+        h.n += 1
         if exch_ts is not None:
             lat = ts - exch_ts - self.exch_offset
+            if lat > h.lat:
+                h.lat = lat
             self._lat.append(lat)
             self._lat_n += 1
             self.lat_counts[bisect_left(LAT_BUCKETS, lat)] += 1
@@ -310,16 +312,7 @@ class Stream:
             for i in range(cur + 1, b + 1):
                 slots[i % SLOTS] = 0
         self._bucket = b
-        sec = b // 10
-        hs = self._hsec
-        if sec > hs:
-            h = self._hist
-            if sec - hs >= HIST:
-                h[:] = [0] * HIST
-            else:
-                for i in range(hs + 1, sec + 1):
-                    h[i % HIST] = 0
-            self._hsec = sec
+        self.hist.roll(b // 10)
 
     # ------------------------------------------------------------------ integrity
     def emit(self, kind: str, detail: str, ts: float) -> None:
@@ -449,10 +442,7 @@ class Stream:
     def history(self, now: float, n: int = 60) -> tuple[int, ...]:
         """Messages per second for the last ``n`` whole seconds, oldest first."""
         self.rates(now)
-        h = self._hist
-        sec = self._hsec
-        n = min(n, HIST - 1)
-        return tuple(h[s % HIST] for s in range(sec - n, sec))
+        return self.hist.recent(now, n)
 
     def latency_ms(self) -> tuple[float | None, float | None]:
         """p50 and p99 of recent exchange-to-receive latencies, in milliseconds."""
@@ -602,6 +592,7 @@ class Stream:
             elif self.last_problem is not None:
                 self.last_problem = self.last_problem._replace(cause=cause, reason=reason)
             self.version += 1
+            self.hist.state(when, state, cause)  # the state timeline (changes of state or of cause)
             if state is not old:
                 self._announce(old, state, cause, reason, when)
         return state

@@ -387,7 +387,7 @@ class WstuiApp(App):
         self.engine = Engine(
             stale_after=old.stale_after if old.stale_explicit else None, lag_after=old.lag_after,
             stale_overrides=old.stale_overrides,
-            book_depth=old.book_depth, tape_depth=old.tape_depth, events_max=old.events.maxlen or 2000,
+            book_depth=old.book_depth, tape_depth=old.tape_depth, events_max=old.events.maxlen or 10_000,
             bad_max=old.bad_records.maxlen or 1000, source=old.source, file=old.file,
         )
         self.source = type(src)(src.path, speed=src.speed, loops=src.loops)
@@ -471,6 +471,8 @@ class WstuiApp(App):
         sel = views.get(self.selected) if self.selected else None
         if sel is not None:
             markets.add((sel.venue, sel.symbol))
+        if isinstance(self.screen, StreamDetail):  # its stream's hour history comes with focused views
+            markets.add(next(((s.venue, s.symbol) for s in snap.streams if s.key == self.screen.key), ("", "")))
         return frozenset(s.key for s in snap.streams if (s.venue, s.symbol) in markets)
 
     def _show_selection(self, snap: Snapshot) -> None:

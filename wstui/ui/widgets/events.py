@@ -1,6 +1,7 @@
 """The events log (Line API): every state change the engine recorded, newest first, with its time on
 the engine clock, its stream and, for an alarm, its cause.  It scrolls back to the first event the engine
-keeps (``back``), and filters by kind (``only_alarms`` or one kind) and by stream.  In the main screen
+keeps (``back``), and filters by kind (``only_alarms`` or one kind) and by stream.  Once the engine's bound
+has dropped events, a line says how many and where (between the first events, always kept, and the latest).  In the main screen
 it shows the newest; key ``e`` opens it full screen (:class:`EventsScreen`) with the keys to scroll and
 filter."""
 
@@ -22,6 +23,7 @@ BAD = {"stale", "gap", "checksum_failed", "out_of_sync", "down", "crossed", "par
 GOOD = {"recovered", "resync", "uncrossed", "connect"}
 WARN = {"lagging"}
 ALARMS = BAD | WARN
+DROPPED = "…dropped"  # the kind of the line that marks the events the bound dropped (not an engine event)
 
 
 def kind_class(kind: str) -> str:
@@ -72,12 +74,19 @@ class EventsLog(LinesWidget):
         evs = self.snap.events if self.snap is not None else ()
         kind, stream = self.kind, self.stream
         out = []
-        for e in reversed(evs):
+        snap = self.snap
+        dropped = snap.events_dropped if snap is not None else 0
+        gap = len(evs) - (snap.events_head if snap is not None else 0)  # newest-first index of the gap
+        for i, e in enumerate(reversed(evs)):
+            if i == gap and dropped:
+                out.append(_dropped(e.ts, dropped, snap))
             if stream is not None and e.stream != stream:
                 continue
             if kind is not None and (e.kind not in ALARMS if kind == "alarms" else e.kind != kind):
                 continue
             out.append(e)
+        if dropped and gap >= len(evs):
+            out.append(_dropped(evs[0].ts if evs else 0.0, dropped, snap))
         return out
 
     def set_filter(self, *, kind: str | None = "", stream: str | None = "") -> None:
@@ -109,7 +118,7 @@ class EventsLog(LinesWidget):
         kept = len(snap.events) if snap else 0
         title = f" EVENTS  {total:,} total"
         if kept < total:
-            title += f", last {kept:,} kept"
+            title += f", {total - kept:,} dropped"
         if filt:
             title += f", {len(evs):,} match " + " & ".join(filt)
         if self.back:
@@ -118,6 +127,9 @@ class EventsLog(LinesWidget):
             title += ", newest first"
         rows: list[Row] = [((fmt.fit(title, width), "events--title"),)]
         for e in evs[self.back:self.back + max(0, height - 1)]:
+            if e.kind == DROPPED:
+                rows.append(((fmt.fit(f" ⋯ {e.detail}", width), "events--warn"),))
+                continue
             detail = clean(e.detail, 200)
             if e.cause and e.kind in ALARMS:
                 detail = f"[{fmt.cause(e.cause)}] {detail}"
@@ -128,6 +140,13 @@ class EventsLog(LinesWidget):
                 (detail, ""),
             ))
         return rows
+
+
+def _dropped(ts: float, n: int, snap: Snapshot) -> Event:
+    head = snap.events_head
+    where = f" between the first {head:,} and the latest" if head else " before these"
+    return Event(ts, "", DROPPED, f"{n:,} earlier event{'s' if n != 1 else ''} dropped{where} "
+                                  f"(the engine keeps a bounded log; events_total counts every one)")
 
 
 class FullEventsLog(EventsLog, can_focus=True):
