@@ -155,7 +155,9 @@ class HostSchedule:
         self.weight = 0  # weight sent
         self.errors = 0  # answered with an error (or none)
         self.rate_limited = 0  # 429/418 answers
+        self.abandoned = 0  # queued or in flight when stopping
         self.peak_used = 0  # most weight within one window
+        self.latency = 0.0  # seconds a request takes, smoothed (the queue moves at most MAX_INFLIGHT per that)
 
     def _expire(self, now: float) -> None:
         spent = self.spent
@@ -183,7 +185,7 @@ class HostSchedule:
                 "requests": self.requests, "weight": self.weight, "weight_last_min": self.used,
                 "peak_weight_per_min": self.peak_used, "queued": len(q), "inflight": self.inflight,
                 "next_eta_s": round(max(0.0, q[-1].eta - now), 1) if q else None,
-                "errors": self.errors, "rate_limited": self.rate_limited}
+                "errors": self.errors, "rate_limited": self.rate_limited, "abandoned": self.abandoned}
 
 
 def _free_at(spent, used: int, cap: int | None, now: float, weight: int) -> float:
@@ -285,8 +287,11 @@ class RestClient:
     async def _run(self, h: HostSchedule, req: _Request) -> None:
         body = err = None
         real = req.real
+        t0 = time.time()
         try:
             body = await get_in_thread(real)
+            took = time.time() - t0
+            h.latency = took if not h.latency else 0.8 * h.latency + 0.2 * took
             self._fail.pop(real, None)
         except asyncio.CancelledError:
             err = "cancelled"
@@ -328,6 +333,7 @@ class RestClient:
             spent = deque(h.spent)
             used = h.used
             t = max(now, h.hold, h.next_at)
+            step = max(h.spacing, h.latency / MAX_INFLIGHT)
             for i, req in enumerate(h.queue):
                 t = max(t, req.not_before)
                 while spent and t - spent[0][0] >= BUDGET_WINDOW_S:
@@ -338,7 +344,7 @@ class RestClient:
                 req.ahead, req.eta = i, t
                 spent.append((t, req.weight))
                 used += req.weight
-                t += h.spacing
+                t += step
                 out.append(req)
         return out
 
@@ -353,5 +359,6 @@ class RestClient:
         for t in list(self.tasks):
             t.cancel()
         for h in self.hosts.values():
+            h.abandoned += len(h.queue) + h.inflight
             h.queue.clear()
         return left
