@@ -65,7 +65,8 @@ def test_new_connections_wait_for_the_venue_window():
     assert 1.9 <= took <= 2.6, took  # 3 at once, 3 after 1 s, the 7th after 2 s
 
 
-def watch_fleet(venue: str, specs: list[str], duration: float, rate: str, *pre: str) -> tuple[dict, list[str]]:
+def watch_fleet(venue: str, specs: list[str], duration: float, rate: str, *pre: str,
+                serve: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
     """``wstui watch SPECS --headless --json`` against ``wstui serve --sim``: its JSON and the simulator's
     lines (with the REST answers it counted, said when it stops).  ``pre``: Python run first, in the
     watcher's process (a venue's limits made tighter)."""
@@ -75,7 +76,7 @@ def watch_fleet(venue: str, specs: list[str], duration: float, rate: str, *pre: 
 
     from live_util import ENV, ROOT, wstui_cmd
 
-    with Served("--sim", "--rate", rate, "--seed", "5") as srv:
+    with Served("--sim", "--rate", rate, "--seed", "5", *serve) as srv:
         args = ["watch", *specs, "--headless", "--json", "--duration", duration, "--endpoint", f"{venue}={srv.url()}"]
         cmd = wstui_cmd(*args) if not pre else [
             sys.executable, "-c", "\n".join([*pre, "import sys", "from wstui.cli import main",
@@ -188,3 +189,24 @@ def test_connections_view_and_json_show_each_connection_against_its_venues_limit
     assert all(c["warning"] == "24 of 25 streams" for c in conns[:2]) and conns[2]["warning"] == ""
     assert all(c["connects"] == 2 and c["disconnects"] and "1012" in c["disconnects"][0]["reason"] for c in conns)
     assert all(c["subscribes"] >= 2 * c["streams"] // 2 for c in conns)
+
+
+def test_a_mass_disconnect_reconnects_staggered_within_the_venues_connection_window():
+    # 5 Bitfinex connections, a window made tight (3 new connections per 2 s): the simulator drops them all
+    # at once; they come back with jittered backoff and never more than 3 in any 2 s, initial ones included
+    tight = ["import dataclasses, wstui.venues.bitfinex as b",
+             "b.BitfinexV2.limits = dataclasses.replace(b.BitfinexV2.limits, conns_per_window=(3, 2.0))"]
+    out, lines = watch_fleet("bitfinex", [f"bitfinex:tX{i:04d}USD" for i in range(60)], 9, "5", *tight,
+                             serve=("--fault", "disconnect@4s"))
+    conns = out["connections"]
+    assert len(conns) == 5 and all(c["connects"] == 2 for c in conns), [(c["conn"], c["connects"]) for c in conns]
+    assert all(len(c["disconnects"]) == 1 for c in conns)
+    opens = sorted(e["ts"] for e in out["events"] if e["kind"] == "connect")
+    assert len(opens) == 10
+    assert all(b - a >= 1.9 for a, b in zip(opens, opens[3:])), [round(t - opens[0], 2) for t in opens]
+    queued = [e["detail"] for e in out["events"] if e["kind"] == "connect_queued"]  # said, with the wait
+    assert len(queued) == 4 and all("bitfinex's connection budget (3 new connections per 2 s)" in q for q in queued)
+    again = opens[5:]  # the reconnects: spread, not one burst
+    assert again[-1] - again[0] >= 1.0, [round(t - opens[0], 2) for t in opens]
+    books = books_of(out)
+    assert all(b["book_state"] == "ok" and b["reconnects"] == 1 for b in books)

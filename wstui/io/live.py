@@ -555,6 +555,7 @@ class Live:
             return
         count, window = lim
         q = self._connect_times.setdefault(f.venue.name, deque())
+        said = False
         while True:
             now = time.monotonic()
             while q and now - q[0] >= window:
@@ -562,7 +563,13 @@ class Live:
             if len(q) < count:
                 q.append(now)
                 return
-            await asyncio.sleep(q[0] + window - now)
+            wait = q[0] + window - now
+            if not said and self.engine is not None:  # said once: why this connection is not back yet
+                said = True
+                self.engine.event(Event(time.time(), f.conn_id, "connect_queued",
+                                        f"waiting {wait:.1f} s for {f.venue.name}'s connection budget "
+                                        f"({count} new connections per {window:g} s)"))
+            await asyncio.sleep(wait)
 
     @staticmethod
     async def _send_quiet(ws, text: str, delay: float = 0.0) -> None:
