@@ -210,3 +210,44 @@ def test_a_mass_disconnect_reconnects_staggered_within_the_venues_connection_win
     assert again[-1] - again[0] >= 1.0, [round(t - opens[0], 2) for t in opens]
     books = books_of(out)
     assert all(b["book_state"] == "ok" and b["reconnects"] == 1 for b in books)
+
+
+async def test_the_tui_shows_a_queued_snapshot_in_the_streams_table_ladder_and_detail(monkeypatch):
+    import dataclasses
+    import re
+
+    from test_ui_app import until
+
+    from wstui.engine import Engine
+    from wstui.ui.app import WstuiApp
+    from wstui.ui.widgets.detail import StreamDetail
+    from wstui.ui.widgets.ladder import LadderView
+    from wstui.ui.widgets.streams import StreamsTable
+    from wstui.venues.binance import BinanceFutures
+
+    # 20 weight a minute (16 with headroom): 8 snapshots of weight 2 now, the other 4 books wait their turn
+    monkeypatch.setattr(BinanceFutures, "limits", dataclasses.replace(BinanceFutures.limits, rest_weight_per_min=20))
+    queued = re.compile(r"snapshot queued: (\d+) ahead, ~(\d+) s")
+    with Served("--sim", "--rate", "5", "--seed", "5") as srv:
+        feeds = build_feeds([f"binance-futures:X{i:04d}USDT" for i in range(12)], {"binance-futures": srv.url()})
+        app = WstuiApp(Engine(source="live"), Live(feeds, duration=60), fps=20.0, engine_mode="thread")
+        async with app.run_test(size=(160, 40)) as pilot:
+            def waiting():
+                snap = app.snap
+                return [s for s in snap.streams if s.has_book and queued.search(s.reason)] if snap else []
+
+            assert await until(pilot, lambda: len(waiting()) == 4 and sum(
+                s.book_state == "ok" for s in app.snap.streams) == 8)
+            first = min(waiting(), key=lambda s: int(queued.search(s.reason).group(1)))
+            table = app.query_one(StreamsTable)
+            table.select(first.key)
+            await pilot.pause(0.2)
+            why = table.cell(first.key, "why")
+            m = queued.search(why)
+            assert m and m.group(1) == "0" and 45 <= int(m.group(2)) <= 61, why
+            assert table.cell(first.key, "state").endswith("connecting")  # planned: no alarm badge
+            assert "snapshot queued: 0 ahead" in app.query_one(LadderView).rows_text[0]
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, StreamDetail) and "why: snapshot queued: 0 ahead, ~" in app.screen.text
+            await pilot.press("escape", "q")
