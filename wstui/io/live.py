@@ -651,9 +651,11 @@ class Live:
         if self._stopping:
             return  # no new requests once stopping (an answer could not be used)
         f = self._by_conn.get(conn.conn_id)
-        lim = conn.venue.limits
+        venue = getattr(conn, "venue", None) or (f.venue if f is not None else None)
+        lim = getattr(venue, "limits", None)
         self.rest.get(conn.conn_id, url, self.rest_url(f, url), callback, self._deliver,
-                      weight=lim.snapshot_weight or 1, per_min=lim.rest_weight_per_min, waiter=stream)
+                      weight=getattr(lim, "snapshot_weight", None) or 1,
+                      per_min=getattr(lim, "rest_weight_per_min", None), waiter=stream)
 
     def _show_queue(self) -> None:
         """Books whose REST snapshot waits its turn show their place and the estimated wait (``snapshot

@@ -220,8 +220,10 @@ class RestClient:
         """Requests of this connection queued or in flight (its books wait for them: no reconnect meanwhile)."""
         return self._by_conn.get(conn_id, 0)
 
-    def host(self, real: str, per_min: int | None = None) -> HostSchedule:
-        netloc = urlsplit(real).netloc
+    def host(self, url: str, per_min: int | None = None) -> HostSchedule:
+        """The schedule of ``url``'s host (the venue's own REST host: its budget is the venue's, wherever
+        ``--endpoint`` sends the request)."""
+        netloc = urlsplit(url).netloc
         h = self.hosts.get(netloc)
         if h is None:
             h = self.hosts[netloc] = HostSchedule(netloc, per_min, self.spacing)
@@ -243,7 +245,7 @@ class RestClient:
             if waiter is not None and waiter not in req.waiters:
                 req.waiters.append(waiter)
             return
-        h = self.host(real, per_min)
+        h = self.host(url if urlsplit(url).netloc else real, per_min)
         req = _Request(url, real, conn_id, max(1, int(weight)), deliver, [callback],
                        [waiter] if waiter is not None else [], self._fail.get(real, (0, 0.0))[1])
         self.inflight[real] = req
