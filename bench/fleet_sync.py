@@ -5,7 +5,11 @@ For each case (600 Binance USD-M symbols, 200 Bitfinex, 300 OKX by default) a li
 books in sync.  Prints per case: connections used, time to the first and to all books synced, REST requests
 and weight spent (and the peak weight within one minute against the budget), 429/418 answers (the
 watcher's count and the simulator's own), gaps.
-Usage: python bench/fleet_sync.py [--rate EVENTS_PER_S] [--timeout S] [CASE ...]   (CASE: usdm, bitfinex, okx)
+With ``--disconnect S`` the simulator drops every connection at S seconds and the figure is the time until
+every book is in sync again after its reconnect (a mass reconnect: the books' snapshots meet the budget
+already spent on the first ones).
+Usage: python bench/fleet_sync.py [--rate EVENTS_PER_S] [--timeout S] [--disconnect S] [CASE ...]
+       (CASE: usdm, bitfinex, okx; default all)
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ CASES = {
 }
 
 
-def run_case(name: str, rate: str, timeout: float) -> None:
+def run_case(name: str, rate: str, timeout: float, disconnect: float | None = None) -> None:
     venue, fmt, n = CASES[name]
     specs = [fmt.format(i) for i in range(n)]
-    with Served("--sim", "--rate", rate, "--seed", "5") as srv:
+    fault = ("--fault", f"disconnect@{disconnect:g}s") if disconnect else ()
+    with Served("--sim", "--rate", rate, "--seed", "5", *fault) as srv:
         engine = Engine(stale_after=30, source="live")
         source = Live(build_feeds(specs, {venue: srv.url()}), duration=timeout)
         first = synced = None
@@ -50,7 +55,7 @@ def run_case(name: str, rate: str, timeout: float) -> None:
                 while True:
                     await asyncio.sleep(0.1)
                     books = [st for st in engine.streams.values() if st.book is not None]
-                    ok = sum(st.book_state is BOOK_OK for st in books)
+                    ok = sum(st.book_state is BOOK_OK and (not disconnect or st.reconnects > 0) for st in books)
                     if ok and first is None:
                         first = time.time() - t0
                     if len(books) == n and ok == n:
@@ -77,6 +82,8 @@ def run_case(name: str, rate: str, timeout: float) -> None:
     gaps = sum(st.gaps for st in engine.streams.values())
     conns = len(engine.conns)
     per = max(len(c.streams) for c in engine.conns.values()) if engine.conns else 0
+    if disconnect:
+        name = f"{name} (all disconnected at {disconnect:g} s; synced again)"
     print(f"{name:>9}: {n} symbols on {conns} connections (at most {per} streams each); first book synced "
           f"{first if first is None else round(first, 2)} s, all {n} synced "
           f"{'NOT within %g s' % timeout if synced is None else '%.2f s' % synced}; REST {req} requests, "
@@ -89,9 +96,10 @@ def main() -> None:
     ap.add_argument("cases", nargs="*", metavar="CASE", help="usdm, bitfinex, okx (default: all)")
     ap.add_argument("--rate", default="2", help="simulator book events per second per symbol (default 2)")
     ap.add_argument("--timeout", type=float, default=90.0)
+    ap.add_argument("--disconnect", type=float, default=None, metavar="S")
     a = ap.parse_args()
     for c in a.cases or list(CASES):
-        run_case(c, a.rate, a.timeout)
+        run_case(c, a.rate, a.timeout, a.disconnect)
 
 
 if __name__ == "__main__":

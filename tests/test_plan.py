@@ -103,8 +103,9 @@ def test_600_usdm_symbols_sync_every_book_within_the_rest_weight_budget():
     # one URL with 1,200 stream names was refused (HTTP 414); planned, the streams go in SUBSCRIBE messages
     # on 2 connections, and 600 snapshots (limit=50, weight 2: 1,200 of the 2,400 a minute) are scheduled
     # within the budget: all books in sync in seconds, not one 429 (at limit=1000, weight 20, the budget
-    # let 120 books a minute start, and REST requests 0.25 s apart had 80 of 600 synced after 20 s)
-    out, lines = watch_fleet("binance-futures", [f"binance-futures:X{i:04d}USDT" for i in range(600)], 16, "2")
+    # let 120 books a minute start, and REST requests 0.25 s apart had 80 of 600 synced after 20 s); all
+    # synced in ~10 s on an idle machine (bench/fleet_sync.py), 25 s leaves room for a loaded one
+    out, lines = watch_fleet("binance-futures", [f"binance-futures:X{i:04d}USDT" for i in range(600)], 25, "2")
     conns = out["connections"]
     assert len(conns) == 2 and all(c["streams"] <= c["streams_limit"] == 1024 for c in conns)
     assert sum(c["streams"] for c in conns) == 1200 and all(c["connects"] == 1 for c in conns)

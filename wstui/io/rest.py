@@ -185,7 +185,8 @@ class HostSchedule:
                 "requests": self.requests, "weight": self.weight, "weight_last_min": self.used,
                 "peak_weight_per_min": self.peak_used, "queued": len(q), "inflight": self.inflight,
                 "next_eta_s": round(max(0.0, q[-1].eta - now), 1) if q else None,
-                "errors": self.errors, "rate_limited": self.rate_limited, "abandoned": self.abandoned}
+                "latency_ms": round(self.latency * 1000, 1), "errors": self.errors,
+                "rate_limited": self.rate_limited, "abandoned": self.abandoned}
 
 
 def _free_at(spent, used: int, cap: int | None, now: float, weight: int) -> float:
