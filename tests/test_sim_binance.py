@@ -17,7 +17,6 @@ from websockets.exceptions import ConnectionClosed
 
 from live_util import ENV, ROOT, Served, no_traceback, wstui_cmd
 from watch_sim import all_verified, one_repaired, watch_sim
-from wstui.io.rest import MAX_INFLIGHT
 from wstui.io.sim import Sim
 from wstui.io.sim.binance import BinanceClient, futures_depth_weight, spot_depth_weight
 from wstui.io.sim.proto import RestAnswer, WeightBudget
@@ -245,6 +244,8 @@ def test_watch_honours_retry_after_and_is_never_banned():
     assert p.returncode == 1, p.stderr  # it ended with books still waiting: not all healthy (exit status 1)
     no_traceback(p.stderr)
     out = json.loads(p.stdout)
+    from wstui.io.rest import MAX_INFLIGHT
+
     # asked once too many (twice when the next request was already on its way: at most MAX_INFLIGHT are),
     # then waited: nothing more was sent during Retry-After ...
     assert 1 <= budget.answers_429 <= MAX_INFLIGHT == 2
