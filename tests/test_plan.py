@@ -252,3 +252,22 @@ async def test_the_tui_shows_a_queued_snapshot_in_the_streams_table_ladder_and_d
             await pilot.pause(0.2)
             assert isinstance(app.screen, StreamDetail) and "why: snapshot queued: 0 ahead, ~" in app.screen.text
             await pilot.press("escape", "q")
+
+
+def test_the_weight_scheduler_keeps_a_minute_within_80_percent_and_estimates_each_wait():
+    from wstui.io.rest import BUDGET_WINDOW_S, RestClient, _Request
+
+    rc = RestClient()
+    h = rc.host("https://fapi.binance.com/fapi/v1/depth", 100)  # 100 a minute: 80 spent at most
+    assert h.cap == 80 and h.spacing == 0.01
+    for i in range(16):
+        h.spend(1000.0 + i, 5)
+    assert h.used == 80 and h.free_at(1016.0, 5) == 1000.0 + BUDGET_WINDOW_S  # the first leaves the window
+    assert h.free_at(1016.0, 10) == 1001.0 + BUDGET_WINDOW_S  # a heavier one waits for two to leave
+    for sym in "ABC":
+        h.queue.append(_Request(f"u{sym}", f"r{sym}", "c", 5, print, waiters=[sym]))
+    got = [(r.waiters[0], r.ahead, r.eta) for r in rc.estimate(now=1016.0)]
+    assert [(w, a) for w, a, _ in got] == [("A", 0), ("B", 1), ("C", 2)]
+    assert [round(eta - 1000.0, 2) for _, _, eta in got] == [61.0, 62.0, 63.0]  # as each old one leaves
+    h.hold = 1070.0  # a 429's Retry-After holds them all
+    assert [round(r.eta, 2) for r in rc.estimate(now=1016.0)] == [1070.0, 1070.01, 1070.02]

@@ -197,7 +197,8 @@ def _free_at(spent, used: int, cap: int | None, now: float, weight: int) -> floa
         need -= w
         if need <= 0:
             return max(now, t + BUDGET_WINDOW_S)
-    return now  # heavier than the whole budget: alone in its window
+    # heavier than the whole budget (a venue's limits misdeclared): sent alone in its window
+    return max(now, spent[-1][0] + BUDGET_WINDOW_S) if spent else now
 
 
 class RestClient:
