@@ -40,7 +40,7 @@ class FakeCtx:
         self.addr = addr
         self.fetched: list[str] = []
 
-    def fetch(self, url, callback):
+    def fetch(self, url, callback, stream=None):
         self.fetched.append(url)
 
     def stream(self, symbol, channel, *, book=False, tape=False, venue=None, frames=False):
@@ -74,7 +74,9 @@ def test_rest_host_follows_the_stream_host(cls, addr, rest):
     ctx = FakeCtx(addr)
     v = cls(ctx)
     v.on_frame(depth(11, 11, sym="BTCUSDT"), T0)
-    assert ctx.fetched == [f"{rest}?symbol=BTCUSDT&limit=1000"]
+    # the deepest limit of the cheapest weight bracket (spot 100 levels: weight 5; USD-M 50: weight 2)
+    assert ctx.fetched == [f"{rest}?symbol=BTCUSDT&limit={100 if cls is BinanceSpot else 50}"]
+    assert cls.limits.snapshot_weight == (5 if cls is BinanceSpot else 2)
 
 
 def test_binance_us_capture_replays_with_its_own_rest_answers(tmp_path):
@@ -124,7 +126,7 @@ def test_resubscribe_of_one_book_fetches_its_snapshot_and_sends_nothing():
     v.on_connect(T0)
     st = v.declare("ABCUSDT", "book")
     assert v.resubscribe_messages(st) == []
-    assert ctx.fetched == ["https://api.binance.com/api/v3/depth?symbol=ABCUSDT&limit=1000"]
+    assert ctx.fetched == ["https://api.binance.com/api/v3/depth?symbol=ABCUSDT&limit=100"]
     assert v.resubscribe_messages(st) == [] and len(ctx.fetched) == 1  # one request in flight at a time
 
 

@@ -72,7 +72,7 @@ def capture(name: str):
 def _engine(http: HttpIndex) -> Engine:
     engine = Engine(file="fuzz")
 
-    def fetch(conn, url, callback):
+    def fetch(conn, url, callback, **kw):
         body = http.take(url)
         engine.defer(callback, body, None if body is not None else "no answer")
 

@@ -155,7 +155,7 @@ def test_sim_frames_have_the_shapes_of_the_real_capture():
 def test_adapter_repairs_one_book_with_a_new_rest_snapshot():
     asked = []
     engine = Engine()
-    engine.fetcher = lambda conn, url, cb: asked.append(url)
+    engine.fetcher = lambda conn, url, cb, **kw: asked.append(url)
     conn = engine.open("s1", BitstampV2.url, 1.0)
     for m in conn.venue.subscribe_messages(["btcusd", "ethusd"]):
         engine.sent("s1", m, 1.0)
@@ -180,7 +180,7 @@ def test_a_diff_that_fails_half_applied_refetches_that_pair_only():
             raise AssertionError("nothing is sent to repair a Bitstamp book")
 
     engine = Engine()
-    engine.fetcher = lambda conn, url, cb: asked.append((url, cb))
+    engine.fetcher = lambda conn, url, cb, **kw: asked.append((url, cb))
     conn = engine.open("s1", BitstampV2.url, 1.0, live=True, transport=Transport())
     for m in conn.venue.subscribe_messages(["btcusd", "ethusd"]):
         engine.sent("s1", m, 1.0)

@@ -110,13 +110,13 @@ class Conn(Link):
     def heartbeat(self, ts: float) -> None:
         self.heartbeats += 1
 
-    def fetch(self, url: str, callback: FetchCallback) -> None:
+    def fetch(self, url: str, callback: FetchCallback, stream: Stream | None = None) -> None:
         def answer(body: str | None, err: str | None, ts: float) -> None:
             # an answer for a connection since replaced must not load into the new one's books
             if self.engine.conns.get(self.conn_id) is self:
                 callback(body, err, ts)
 
-        self.engine.fetch(self, url, answer)
+        self.engine.fetch(self, url, answer, stream)
 
     def resubscribe(self, stream: Stream, reason: str) -> None:
         if self.transport is not None:
@@ -389,11 +389,13 @@ class Engine:
         for st in conn.streams.values():
             st.connection_down(ts)
 
-    def fetch(self, conn: Conn, url: str, callback: FetchCallback) -> None:
+    def fetch(self, conn: Conn, url: str, callback: FetchCallback, stream: Stream | None = None) -> None:
         if self.fetcher is None:
             self.defer(callback, None, "no REST access in this mode")
-        else:
+        elif stream is None:
             self.fetcher(conn, url, callback)
+        else:  # the book waiting for it (a live source shows it queued)
+            self.fetcher(conn, url, callback, stream=stream)
 
     def defer(self, callback: FetchCallback, body: str | None, error: str | None) -> None:
         """Run ``callback(body, error, now)`` before the next frame (never inside the caller)."""
@@ -507,6 +509,7 @@ class Engine:
             start=st.start, end=st.end, speed=st.speed, paused=st.paused, loop=st.loop, loops=st.loops,
             backlog_frames=st.backlog_frames, replay_behind_s=st.replay_behind_s,
             recording_error=st.recording_error, recording_dropped=st.recording_dropped, notes=tuple(self.notes),
+            rest=st.rest,
         )
 
     def _events(self, limit: int | None) -> tuple[tuple[Event, ...], int]:

@@ -83,6 +83,7 @@ def summary_json(snap: Snapshot, levels: int = 10) -> dict[str, Any]:
         "replay_behind_s": _r(snap.replay_behind_s, 3),
         "recording_error": snap.recording_error,
         "recording_dropped": snap.recording_dropped,
+        "rest": [dict(h) for h in snap.rest],
         "streams": [stream_json(s, levels) for s in snap.streams],
         "connections": [
             {"conn": c.conn, "addr": c.addr, "venue": c.venue, "messages": c.messages, "bytes": c.bytes,

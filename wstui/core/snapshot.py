@@ -119,6 +119,7 @@ class SourceStatus:
     replay_behind_s: float = 0.0  # replay: seconds behind the capture's pace (a slow machine)
     recording_error: str | None = None  # the recorder failed: nothing more is written
     recording_dropped: int = 0  # records the recorder could not write (after a failure, or buffer full)
+    rest: tuple[dict, ...] = ()  # live: per REST host, requests and weight spent, budget, queue, 429s
 
 
 class StatusSource(Protocol):
@@ -155,6 +156,7 @@ class Snapshot:
     replay_behind_s: float = 0.0  # replay: seconds behind the capture's pace
     recording_error: str | None = None
     recording_dropped: int = 0
+    rest: tuple[dict, ...] = ()  # live: per REST host, requests and weight spent, budget, queue, 429s
     notes: tuple[str, ...] = field(default_factory=tuple)
     # events not in ``events`` (len(events) + events_dropped == events_total): they lie between the
     # first ``events_head`` events (the start, always kept) and the latest ones

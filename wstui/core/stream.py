@@ -72,6 +72,12 @@ BOOK_CHECKSUM = "book_checksum"
 BOOK_CROSSED = "book_crossed"
 BOOK_BAD_FRAME = "book_bad_frame"  # a frame failed half-applied, or a REST snapshot failed or was bad
 BOOK_NO_SNAPSHOT = "book_no_snapshot"
+SNAPSHOT_QUEUED = "snapshot_queued"  # not a fault: its REST snapshot waits its turn in the weight budget
+
+
+def queued_text(q: tuple[int, float], now: float) -> str:
+    """``snapshot queued: 37 ahead, ~12 s``."""
+    return f"snapshot queued: {q[0]} ahead, ~{max(0.0, q[1] - now):.0f} s"
 CAUSES = (CONNECTION_SILENT, STREAM_SILENT, LINK_DOWN, EXCHANGE_BEHIND, BACKLOG, BOOK_GAP, BOOK_CHECKSUM,
           BOOK_CROSSED, BOOK_BAD_FRAME, BOOK_NO_SNAPSHOT)
 
@@ -180,7 +186,7 @@ class Stream:
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
         "_slots", "_bucket", "hist", "_lat", "_lat_n", "_lag", "_sink",
         "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
-        "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id",
+        "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id", "snap_queue",
     )
 
     def __init__(
@@ -203,6 +209,8 @@ class Stream:
         self.symbol = symbol
         self.channel = channel
         self.conn_id = ""  # the connection that carries it (the latest that declared it)
+        # (requests ahead, estimated send time) while its REST snapshot waits in the venue's weight budget
+        self.snap_queue: tuple[int, float] | None = None
         self.key = f"{venue}:{symbol}:{channel}"
         self.book: Book | None = Book() if book else None
         self.tape: deque[Trade] | None = deque(maxlen=tape_len) if tape else None
@@ -543,8 +551,13 @@ class Stream:
                     f"{self.max_gap:.1f} s; threshold {self.silence_limit:.1f} s)" if text else "")
         if self.book is not None:
             bs = self.book_state
+            q = self.snap_queue
             if bs is BOOK_BAD:
-                return OUT_OF_SYNC, self.oos_cause or BOOK_BAD_FRAME, self.out_of_sync_reason
+                return OUT_OF_SYNC, self.oos_cause or BOOK_BAD_FRAME, self.out_of_sync_reason + (
+                    f"; {queued_text(q, now)}" if q is not None and text else "")
+            if bs is BOOK_EMPTY and q is not None:
+                # planned, not a fault: the snapshot waits its turn in the venue's REST weight budget
+                return CONNECTING, SNAPSHOT_QUEUED, queued_text(q, now) if text else ""
             if bs is BOOK_EMPTY and not first and now - self.flow_ts > base:
                 # data flows but no snapshot ever came: there is no book to trust
                 return OUT_OF_SYNC, BOOK_NO_SNAPSHOT, (

@@ -7,8 +7,10 @@
 - Keep-alive: WebSocket pings (``ping_interval``/``ping_timeout``) find a dead TCP link in seconds; the
   venue's own ping (``Venue.keepalive()``) is sent too and an unanswered one closes the connection.
 - ``tick`` runs every ``TICK_S`` so a silent stream goes stale on time, whether or not frames arrive.
-- REST snapshots (``engine.fetcher``) go through :class:`~wstui.io.rest.RestClient`; the answer reaches
-  the adapter through ``engine.defer``.  Stopping abandons requests still unanswered (noted in the summary).
+- REST snapshots (``engine.fetcher``) go through :class:`~wstui.io.rest.RestClient`, scheduled within
+  each venue's REST weight budget (``Limits``); the answer reaches the adapter through ``engine.defer``.
+  A book whose snapshot waits its turn shows "snapshot queued: N ahead, ~S s" (updated every tick).
+  Stopping abandons requests still unanswered (noted in the summary).
 - Resubscribe (a book known wrong): the venue's unsubscribe/subscribe frames when it has them, else a
   reconnect; at most one per ``RESUB_MIN_INTERVAL_S`` per stream (one asked sooner is sent when the
   interval runs out, never dropped).  A book out of sync for longer than ``resync_timeout`` gets its
@@ -143,6 +145,7 @@ class Live:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_conn: dict[str, Feed] = {f.conn_id: f for f in self.feeds}
         self.rest = RestClient(rest_spacing, recorder)
+        self._queued: set = set()  # streams shown waiting for a queued REST snapshot
         self._connect_times: dict[str, deque[float]] = {}  # venue -> recent connection attempts
         self.watchdog = ResyncWatchdog(resync_timeout)
         self._tasks: set[asyncio.Task] = set()  # sends and closes (waited for, briefly, when stopping)
@@ -157,7 +160,8 @@ class Live:
         rec = self.recorder
         return SourceStatus(backlog_frames=self.backlog_frames,
                             recording_error=getattr(rec, "error", None),
-                            recording_dropped=getattr(rec, "dropped", 0))
+                            recording_dropped=getattr(rec, "dropped", 0),
+                            rest=tuple(self.rest.stats()))
 
     def stop(self) -> None:
         self._stopping = True
@@ -295,6 +299,8 @@ class Live:
             now = time.time()
             engine.tick(now)
             self.watchdog.check(self.feeds, engine.conns, now, self.rest.pending, self._reconnect)
+            if self._queued or self.rest.inflight:
+                self._show_queue()
             b = self.backlog_frames
             if b > self.backlog_peak:
                 self.backlog_peak = b
@@ -549,6 +555,7 @@ class Live:
             return
         count, window = lim
         q = self._connect_times.setdefault(f.venue.name, deque())
+        said = False
         while True:
             now = time.monotonic()
             while q and now - q[0] >= window:
@@ -556,7 +563,13 @@ class Live:
             if len(q) < count:
                 q.append(now)
                 return
-            await asyncio.sleep(q[0] + window - now)
+            wait = q[0] + window - now
+            if not said and self.engine is not None:  # said once: why this connection is not back yet
+                said = True
+                self.engine.event(Event(time.time(), f.conn_id, "connect_queued",
+                                        f"waiting {wait:.1f} s for {f.venue.name}'s connection budget "
+                                        f"({count} new connections per {window:g} s)"))
+            await asyncio.sleep(wait)
 
     @staticmethod
     async def _send_quiet(ws, text: str, delay: float = 0.0) -> None:
@@ -634,11 +647,33 @@ class Live:
         b = urlsplit(f.rest_base)
         return urlunsplit((b.scheme, b.netloc, p.path, p.query, ""))
 
-    def _fetch(self, conn, url: str, callback) -> None:
+    def _fetch(self, conn, url: str, callback, stream=None) -> None:
         if self._stopping:
             return  # no new requests once stopping (an answer could not be used)
         f = self._by_conn.get(conn.conn_id)
-        self.rest.get(conn.conn_id, url, self.rest_url(f, url), callback, self._deliver)
+        venue = getattr(conn, "venue", None) or (f.venue if f is not None else None)
+        lim = getattr(venue, "limits", None)
+        self.rest.get(conn.conn_id, url, self.rest_url(f, url), callback, self._deliver,
+                      weight=getattr(lim, "snapshot_weight", None) or 1,
+                      per_min=getattr(lim, "rest_weight_per_min", None), waiter=stream)
+
+    def _show_queue(self) -> None:
+        """Books whose REST snapshot waits its turn show their place and the estimated wait (``snapshot
+        queued: 37 ahead, ~12 s``); a book whose request was sent (or dropped) no longer does."""
+        now = time.time()
+        shown = set()
+        for req in self.rest.estimate(now):
+            for st in req.waiters:
+                q = (req.ahead, req.eta)
+                old = st.snap_queue
+                if old is None or old[0] != q[0] or round(old[1] - now) != round(q[1] - now):
+                    st.version += 1  # its row's text changes
+                st.snap_queue = q
+                shown.add(st)
+        for st in self._queued - shown:
+            st.snap_queue = None
+            st.version += 1
+        self._queued = shown
 
     def _deliver(self, callback, body: str | None, err: str | None) -> None:
         if self.engine is not None:

@@ -214,7 +214,7 @@ class Replay:
             self.done = True
             engine.end()
 
-    def _fetch(self, conn, url: str, callback) -> None:
+    def _fetch(self, conn, url: str, callback, stream=None) -> None:
         body = self.http.take(url)
         if body is None:
             conn.engine.defer(callback, None, f"the capture holds no (further) REST answer for {clean(url, 200)}")

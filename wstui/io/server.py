@@ -232,6 +232,7 @@ class FeedServer:
         self.sessions: dict[int, Session] = {}
         self._sid = 0
         self.first_connect = asyncio.Event()
+        self.rest_counts: dict[int, int] = {}  # REST answers sent, by HTTP status
         self.t0: float | None = None  # monotonic time of the first connection
         self.trackers = any(f.kind in ("gap", "corrupt") for f in self.faults)
 
@@ -253,6 +254,10 @@ class FeedServer:
         elif self.sim is not None:
             body = self.sim.rest(path)
         if body is not None and not isinstance(body, str):  # a simulated venue's own status (429, 418...)
+            self.rest_counts[body.status] = self.rest_counts.get(body.status, 0) + 1
+            if body.status in (429, 418):  # a client went over a REST limit: said, so tests can count it
+                self.say(f"rest {body.status} {clean(path, 80)} (Retry-After "
+                         f"{clean(body.headers.get('Retry-After', '-'), 12)})")
             resp = connection.respond(http.HTTPStatus(body.status), body.body)
             for k, v in body.headers.items():
                 resp.headers[k] = v
@@ -264,6 +269,7 @@ class FeedServer:
             resp = connection.respond(status, orjson.dumps({"code": -1121, "msg": "Invalid symbol."}).decode())
         else:
             resp = connection.respond(http.HTTPStatus.OK, body)
+            self.rest_counts[200] = self.rest_counts.get(200, 0) + 1
             if self.log is not None:
                 self.log.http("SERVE.http.0", time.time(), "http://wstui-serve" + path, body)
         del resp.headers["Content-Type"]
@@ -395,6 +401,8 @@ async def run_server(*, host: str = "127.0.0.1", port: int = 0, capture: str | N
             faults_task = asyncio.ensure_future(srv.run_faults())
             await stop.wait()
             faults_task.cancel()
+            if srv.rest_counts:
+                srv.say("rest answers: " + ", ".join(f"{n} x HTTP {k}" for k, n in sorted(srv.rest_counts.items())))
             if sim is not None:
                 sim.stop()
     finally:

@@ -65,9 +65,10 @@ class ConnContext(Protocol):
         """A keep-alive frame: it proves the connection lives but is not data for staleness."""
         ...
 
-    def fetch(self, url: str, callback: FetchCallback) -> None:
+    def fetch(self, url: str, callback: FetchCallback, stream: Stream | None = None) -> None:
         """GET ``url`` (a REST snapshot).  ``callback`` runs later, never before ``fetch`` returns:
-        live when the answer arrives, in replay before the next record is processed."""
+        live when the answer arrives, in replay before the next record is processed.  ``stream``: the
+        book waiting for it (live: shown as queued, with an estimate, while the request waits its turn)."""
         ...
 
     def resubscribe(self, stream: Stream, reason: str) -> None:

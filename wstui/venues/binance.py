@@ -68,6 +68,31 @@ class _Sync(SnapshotWait):
         self.stale = 0  # snapshots in a row older than the first buffered diff (fetched again)
 
 
+def spot_depth_weight(limit: int) -> int:
+    """GET /api/v3/depth request weight by ``limit``: 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250
+    (developers.binance.com, spot REST "Market data endpoints", Order book)."""
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def futures_depth_weight(limit: int) -> int:
+    """GET /fapi/v1/depth (and /dapi/v1/depth) request weight by ``limit``: 5, 10, 20, 50: 2; 100: 5;
+    500: 10; 1000: 20 (developers.binance.com, USD-M "Market Data REST API", Order Book)."""
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
+
+# The depth of the REST snapshot a book starts from, chosen with its weight in mind.  Binance's guide to a
+# local book asks for limit=1000 (weight 50 spot, 20 USD-M), which lets 6,000/2,400 weight a minute start
+# only 120 books a minute on either market, so 600 USD-M books would take five minutes (and a reconnect
+# of a 512-symbol connection another four).  wstui shows the top of a book (``--levels``, the ladder's
+# height: tens of levels), and the diff stream keeps every level it touches, so it asks for the deepest
+# limit of the cheapest weight bracket: spot 100 levels (weight 5: 960 books a minute within our 80%
+# headroom), USD-M 50 levels (weight 2: 960 books a minute).  The trade-off: a level deeper than that which
+# the diffs never touch stays missing until the book walks far enough to update it; the top levels on
+# screen are exact (U/u-bridged), and a resync costs little of the budget.
+SPOT_SNAPSHOT_LIMIT = 100
+FUTURES_SNAPSHOT_LIMIT = 50
+
+
 class BinanceSpot(Venue):
     name = "binance"
     hosts = ("stream.binance.com", "data-stream.binance.vision", "stream.binance.us", "testnet.binance.vision")
@@ -77,8 +102,10 @@ class BinanceSpot(Venue):
     # developers.binance.com, spot "WebSocket Streams" and "LIMITS": 1,024 streams per connection, 5 incoming
     # messages per second (pings and subscribes count), 300 connections per 5 minutes per IP; REST: 6,000
     # request weight per minute; GET /api/v3/depth weighs 5 (limit 1-100), 25 (-500), 50 (-1000), 250 (-5000).
+    snapshot_limit = SPOT_SNAPSHOT_LIMIT
     limits = Limits(streams_per_conn=1024, msgs_per_s=5, conns_per_window=(300, 300.0), url_max=2000,
-                    args_per_msg=200, rest_weight_per_min=6000, snapshot_weight=50)
+                    args_per_msg=200, rest_weight_per_min=6000,
+                    snapshot_weight=spot_depth_weight(SPOT_SNAPSHOT_LIMIT))
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
@@ -264,7 +291,7 @@ class BinanceSpot(Venue):
         return f"https://{rest}/api/v3/depth" if rest else self.rest
 
     def snapshot_url(self, sym: str) -> str:
-        return f"{self.rest_depth()}?symbol={quote(sym, safe='')}&limit=1000"
+        return f"{self.rest_depth()}?symbol={quote(sym, safe='')}&limit={self.snapshot_limit}"
 
     def resubscribe_messages(self, stream: Stream) -> list[str] | None:
         """One book is wrong: a new REST snapshot for its symbol (diffs buffered meanwhile); nothing to
@@ -284,7 +311,8 @@ class BinanceSpot(Venue):
 
     def _request(self, sym: str, st: Stream, sy: _Sync) -> None:
         sy.requested = True
-        self.ctx.fetch(self.snapshot_url(sym), lambda body, err, ts: self._on_snapshot(sym, st, body, err, ts))
+        self.ctx.fetch(self.snapshot_url(sym), lambda body, err, ts: self._on_snapshot(sym, st, body, err, ts),
+                       stream=st)
 
     def _on_snapshot(self, sym: str, st: Stream, body: str | None, err: str | None, ts: float) -> None:
         sy = self.sync[sym]
@@ -339,8 +367,10 @@ class BinanceFutures(BinanceSpot):
     # developers.binance.com, USD-M "Websocket Market Streams": 1,024 streams per connection, 10 incoming
     # messages per second; REST: 2,400 weight per minute; GET /fapi/v1/depth weighs 2 (limit 5-50), 5 (100),
     # 10 (500), 20 (1000).
+    snapshot_limit = FUTURES_SNAPSHOT_LIMIT
     limits = Limits(streams_per_conn=1024, msgs_per_s=10, conns_per_window=(300, 300.0), url_max=2000,
-                    args_per_msg=200, rest_weight_per_min=2400, snapshot_weight=20)
+                    args_per_msg=200, rest_weight_per_min=2400,
+                    snapshot_weight=futures_depth_weight(FUTURES_SNAPSHOT_LIMIT))
 
     def rest_depth(self) -> str:
         host = urlsplit(self.ctx.addr).hostname or ""

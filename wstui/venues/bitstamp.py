@@ -30,7 +30,7 @@ from urllib.parse import quote
 import orjson
 
 from ..core.stream import BOOK_OK, Stream
-from .base import Venue, remember
+from .base import Limits, Venue, remember
 from .checks import SnapshotWait, book_gap, levels
 
 _loads = orjson.loads
@@ -56,6 +56,9 @@ class BitstampV2(Venue):
     name = "bitstamp"
     hosts = ("ws.bitstamp.net",)
     url = "wss://ws.bitstamp.net"
+    # bitstamp.net/api "Request limits": 400 requests per second and, by default, 10,000 requests per 10
+    # minutes per client; planned as 1,000 a minute (within both), every order_book request weighing 1.
+    limits = Limits(rest_weight_per_min=1000, snapshot_weight=1)
     unsequenced = True  # no sequence numbers: an unreadable frame may have been a lost update
 
     def __init__(self, ctx) -> None:
@@ -203,7 +206,8 @@ class BitstampV2(Venue):
     def _request(self, st: Stream, sy: _Sync) -> None:
         sy.requested = True
         # the path is built from our own stream's pair, quoted: never from text a frame chose
-        self.ctx.fetch(REST + quote(st.symbol, safe=""), lambda body, err, ts: self._on_snapshot(st, sy, body, err, ts))
+        self.ctx.fetch(REST + quote(st.symbol, safe=""), lambda body, err, ts: self._on_snapshot(st, sy, body, err, ts),
+                       stream=st)
 
     def _on_snapshot(self, st: Stream, sy: _Sync, body: str | None, err: str | None, ts: float) -> None:
         if body is None:

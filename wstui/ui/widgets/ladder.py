@@ -54,8 +54,9 @@ def book_status(v: StreamView) -> Status:
         return health_status(v)
     if v.crossed:
         return "✖ CROSSED", "bad", False
-    if v.book_state != "ok":
-        return "○ waiting for snapshot", "warn", False
+    if v.book_state != "ok":  # its REST snapshot may be queued in the venue's weight budget: say how long
+        return f"○ {clean(v.reason, 60)}" if v.reason.startswith("snapshot queued") else "○ waiting for snapshot", \
+            "warn", False
     return health_status(v)
 
 
