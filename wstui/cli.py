@@ -197,6 +197,28 @@ def build_parser() -> argparse.ArgumentParser:
     rcp.add_argument("--progress", type=positive, default=5.0, metavar="SECONDS",
                      help="seconds between progress lines on stderr (default 5)")
 
+    ap_ = sub.add_parser("attach", help="view running monitors (watch --headless --listen): ws://HOST:PORT ...",
+                         description="Attach the TUI (or, with --headless, a summary) to one or more running monitors\n"
+                         "('wstui watch --headless --listen HOST:PORT'), merged into one view.  A late viewer\n"
+                         "sees every event since each monitor started.  A monitor that cannot be reached\n"
+                         "shows its streams down with the reason, and is reconnected.",
+                         epilog="examples:\n  wstui watch --headless --listen 127.0.0.1:9781 kraken:BTC/USD &\n"
+                         "  wstui attach ws://127.0.0.1:9781\n"
+                         "  ssh -N -L 9781:127.0.0.1:9781 monitor-host &  wstui attach ws://127.0.0.1:9781\n"
+                         "  wstui attach ws://a:9781 ws://b:9781 --token-file ~/.wstui-token --headless --json "
+                         "--duration 10", formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap_.add_argument("urls", nargs="+", metavar="URL", help="a monitor's ws://HOST:PORT")
+    ap_.add_argument("--token-file", metavar="FILE", help="the token the monitors ask for (its first line)")
+    ap_.add_argument("--duration", type=positive, metavar="SECONDS", help="stop after this long (default: until "
+                     "Ctrl-C or q)")
+    ap_.add_argument("--fps", type=positive, default=10.0, help="frames per second asked of each monitor (default 10)")
+    ap_.add_argument("--headless", action="store_true", help="no TUI: print a summary when done")
+    ap_.add_argument("--json", action="store_true", help="with --headless: the summary as one JSON object")
+    ap_.add_argument("--levels", type=non_negative_int, default=10, metavar="N",
+                     help="with --headless: book levels per side in the summary (default 10)")
+    ap_.add_argument("--theme", choices=THEMES, metavar="NAME", help="colours (as for watch)")
+    add_service_options(ap_)
+
     # parsed by wstui.check itself (a plugin's bad arguments are UNKNOWN, exit 3); listed here for --help
     sub.add_parser("check", add_help=False, help="a Nagios/Icinga plugin: watch streams for a while, print one "
                    "status line with perfdata, exit 0 OK / 1 WARNING / 2 CRITICAL / 3 UNKNOWN (wstui check -h)")

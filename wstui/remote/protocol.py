@@ -243,9 +243,9 @@ def _make(tp: Any) -> Conv:
 
 
 def _named_tuple(tp: type) -> Conv:
-    hints = typing.get_type_hints(tp)
+    th = hints(tp)
     names = tp._fields  # type: ignore[attr-defined]
-    convs = [converter(hints.get(n, Any)) for n in names]
+    convs = [converter(th.get(n, Any)) for n in names]
     defaults = getattr(tp, "_field_defaults", {})
     need = sum(1 for n in names if n not in defaults)
 
@@ -259,11 +259,19 @@ def _named_tuple(tp: type) -> Conv:
 _FIELD_CONVS: dict[type, dict[str, Conv]] = {}
 
 
+def hints(cls: type) -> dict[str, Any]:
+    """``cls``'s field types, resolved in its module (not its own namespace: a field named ``bytes`` must
+    not stand for the type ``bytes`` in another field's annotation)."""
+    import sys
+
+    return typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), localns={})
+
+
 def field_converters(cls: type) -> dict[str, Conv]:
     hit = _FIELD_CONVS.get(cls)
     if hit is None:
-        hints = typing.get_type_hints(cls)
-        hit = {f.name: converter(hints.get(f.name, Any)) for f in dataclasses.fields(cls)}
+        th = hints(cls)
+        hit = {f.name: converter(th.get(f.name, Any)) for f in dataclasses.fields(cls)}
         _FIELD_CONVS[cls] = hit
     return hit
 
