@@ -328,7 +328,7 @@ class AttachSource:
             m.sent_focus = focus
             hello = P.loads(await asyncio.wait_for(ws.recv(), SILENT_S * 2))
             if hello["type"] == "error":
-                raise RuntimeError(f"refused: {clean(str(hello.get('error')), 200)}")
+                raise RuntimeError(f"refused: {clean(str(hello.get('error')), 200)} (code {clean(str(hello.get('code')), 10)})")
             if hello["type"] != "hello":
                 raise P.ProtocolError(f"expected a hello, got {clean(hello['type'], 40)!r}")
             if P.major_of(hello.get("protocol")) != P.MAJOR:

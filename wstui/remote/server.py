@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
+
 from .. import __version__
 from ..core.snapshot import Snapshot
 from . import protocol as P
@@ -294,10 +296,15 @@ class ViewerServer:
                                                "source": getattr(self.engine, "source", ""),
                                                "started": self.started}}), text=True)
             await self._send_loop(v, reader)
-        except Exception:
+        except ConnectionClosed:
             pass  # the viewer went away (or its socket failed): nothing of the monitor's business
+        except Exception as exc:  # a bug here must not take the monitor down: said, and this viewer dropped
+            self._say(f"viewer {peer} dropped: {type(exc).__name__}: {exc}")
         finally:
             reader.cancel()
+            last = getattr(self.engine.latest, "seq", v.last_seq)
+            if v.last_seq >= 0 and last > v.last_seq:
+                v.skipped += last - v.last_seq  # published after its last frame: never built for it
             self.viewers.discard(v)
             self._refocus()
             self._say(f"viewer {peer} detached after {v.frames} frames, {v.bytes:,} bytes "
