@@ -252,15 +252,16 @@ class AttachSource:
         tasks = [asyncio.ensure_future(self._keep(m)) for m in self.monitors]
         try:
             try:
-                await asyncio.wait_for(self._stop.wait(), self.duration)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.duration):
+                    await self._stop.wait()
+            except TimeoutError:
                 pass
             if self.final_full:
                 await self._final()
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=5.0)  # a connection's close handshake is bounded (close_timeout)
 
     async def _final(self) -> None:
         """Every monitor still up is asked for all its books; wait for its answer (briefly)."""
@@ -280,7 +281,7 @@ class AttachSource:
     # ------------------------------------------------------------ one monitor
     async def _keep(self, m: Monitor) -> None:
         backoff = Backoff(0.25, BACKOFF_CAP)
-        while True:
+        while not self._stopped:
             why = ""
             try:
                 await self._session(m, backoff)
@@ -326,7 +327,8 @@ class AttachSource:
                                    "focus": None if focus is None else sorted(focus),
                                    "book_depth": engine.book_depth, "tape_depth": engine.tape_depth}).decode())
             m.sent_focus = focus
-            hello = P.loads(await asyncio.wait_for(ws.recv(), SILENT_S * 2))
+            async with asyncio.timeout(SILENT_S * 2):  # (not wait_for: in 3.11 it can swallow a cancel)
+                hello = P.loads(await ws.recv())
             if hello["type"] == "error":
                 raise RuntimeError(f"refused: {clean(str(hello.get('error')), 200)} (code {clean(str(hello.get('code')), 10)})")
             if hello["type"] != "hello":
@@ -341,7 +343,8 @@ class AttachSource:
                 m.identity = ident
             first = True
             while True:
-                raw = await asyncio.wait_for(ws.recv(), SILENT_S)
+                async with asyncio.timeout(SILENT_S):
+                    raw = await ws.recv()
                 msg = P.loads(raw)
                 if msg["type"] == "error":
                     raise RuntimeError(f"the monitor said: {clean(str(msg.get('error')), 200)}")

@@ -257,7 +257,8 @@ class ViewerServer:
     async def _handler(self, ws: Any) -> None:
         peer = _peer(ws)
         try:
-            raw = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
+            async with asyncio.timeout(HELLO_TIMEOUT):  # (not wait_for: in 3.11 it can swallow a cancel)
+                raw = await ws.recv()
             hello = P.loads(raw)
             if hello.get("type") != "hello":
                 raise P.ProtocolError("the first message must be a hello")
@@ -315,8 +316,9 @@ class ViewerServer:
         engine = self.engine
         while not reader.done():
             try:
-                await asyncio.wait_for(v.wake.wait(), 1.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(1.0):
+                    await v.wake.wait()
+            except TimeoutError:
                 pass
             v.wake.clear()
             snap = engine.latest
