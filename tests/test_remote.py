@@ -379,3 +379,42 @@ def test_a_killed_monitor_shows_down_then_recovers_when_restarted(sim):
     finally:
         mon.stop()
     assert seen["back"].monitor == lab
+
+
+# ---------------------------------------------------------------- the TUI attached
+def test_the_tui_attached_in_a_terminal_shows_the_monitors_book(tmp_path):
+    """``wstui attach`` on two monitors of the same market in tmux: the ladder shows the book, the same
+    levels a headless viewer gets at the same moment (a slow market: the book holds still for seconds), and
+    the rows name their monitor."""
+    import shutil
+
+    from test_ui_e2e import WSTUI, Tmux
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: .ci/run installs it (apt-get install tmux)")
+    with Served("--sim", "--rate", 0.2, "--seed", 5) as slow, \
+            Monitor(["kraken:BTC/USD"], {"kraken": slow.url("/v2")}) as mon, \
+            Monitor(["kraken:BTC/USD"], {"kraken": slow.url("/v2")}) as other:  # the same market, twice
+        t = Tmux(tmp_path / "tmux.sock")
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TMUX")}
+        subprocess.run(["tmux", "-S", t.sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40",
+                        "-s", "e2e", f"sh -c 'TERM=xterm-256color {WSTUI} attach {mon.url} {other.url}; "
+                        "echo WSTUI_EXIT=$?; sleep 60'"], check=True, env=env, timeout=20)
+        try:
+            t.wait_for(lambda s: "BTC/USD" in s and "spread" in s and label(other.url) in s, timeout=30)
+            for attempt in range(6):
+                p = attach(mon.url, "--headless", "--json", "--duration", "0.5", "--levels", "3")
+                book = next(s for s in json.loads(p.stdout)["streams"] if s["key"].endswith(KRAKEN_BOOK))["book"]
+                screen = t.screen()
+                prices = [lv[0] for lv in book["bids"] + book["asks"]]
+                if all(pr in screen for pr in prices):
+                    break
+                time.sleep(0.5)
+            else:
+                raise AssertionError(f"the ladder does not show {prices}:\n{screen}")
+            assert label(mon.url) in screen  # two monitors: rows name theirs
+            t("send-keys", "-t", "e2e", "q")
+            screen = t.wait_for("WSTUI_EXIT=", timeout=15)
+            assert "WSTUI_EXIT=0" in screen, screen
+        finally:
+            subprocess.run(["tmux", "-S", t.sock, "kill-server"], capture_output=True, timeout=20)

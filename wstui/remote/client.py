@@ -147,6 +147,10 @@ class RemoteEngine:
                 streams.append(shown)
                 keymap[shown.key] = (m, k)
             self._cache[id(m)] = fresh
+            if not m.streams and not m.connected:  # never reached (or it had no streams): not silently absent
+                ph = placeholder(m, now_wall)
+                streams.append(ph)
+                keymap[ph.key] = (m, "")
             for c in m.conns.values():
                 ch: dict[str, Any] = {}
                 if self.prefix_keys:
@@ -455,6 +459,19 @@ class AttachSource:
                 print(f"wstui: {text}", file=self.log, flush=True)
             except (OSError, ValueError):
                 pass
+
+
+def placeholder(m: Monitor, now: float) -> StreamView:
+    """A row standing for a monitor this viewer has no stream of yet: down, with the reason."""
+    why = f"monitor {m.label} {'refused' if m.refused else 'not reached'}: {m.refused or m.down_reason}"
+    return StreamView(
+        key=f"{m.label}/monitor", venue="monitor", symbol=m.label, channel="-", state="down", state_since=now,
+        reason=why, messages=0, bytes=0, last_size=0, rate_1s=0.0, rate_10s=0.0, history=(), last_age_s=None,
+        latency_ms_p50=None, latency_ms_p99=None, latency_counts=(), latency_sum=0.0, gaps=0, checksum_ok=0,
+        checksum_failed=0, resyncs=0, reconnects=0, parse_errors=0, crossed=False, has_book=False,
+        book_state="", bids=(), asks=(), book_levels=(0, 0), book_updates=0, has_tape=False, trades=(),
+        trades_total=0, stale_after=0.0, frames=(), has_frames=False, version=0, cause="link_down",
+        monitor=m.label)
 
 
 def _list(msg: dict[str, Any], name: str) -> list:
