@@ -192,7 +192,10 @@ async def test_a_broken_monitor_does_not_crash_the_viewer():
     assert m2.refused and "2.0" in m2.refused  # refused for good: not retried
     notes = " ".join(engine.latest.notes)
     assert "bad message" in notes and "refused" in notes
-    assert engine.latest.streams == ()
+    rows = engine.latest.streams  # each monitor a down row with its reason, never silently absent
+    assert [r.key for r in rows] == [f"{m1.label}/monitor", f"{m2.label}/monitor"]
+    assert all(r.state == "down" for r in rows)
+    assert "bad message" in rows[0].reason and "2.0" in rows[1].reason
 
 
 def test_protocol_round_trip_is_generic():
