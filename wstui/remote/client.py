@@ -28,7 +28,7 @@ from ..io.backoff import Backoff
 from . import protocol as P
 
 SILENT_S = 5.0  # a monitor that sent nothing for this long is lost (it publishes several times a second)
-MAX_MESSAGE = 256 << 20  # bytes: a first state of many streams with their books is large
+MAX_MESSAGE = 64 << 20  # bytes: a first state of many streams with their books is large (2,000: 1 MB)
 MAX_STREAMS = 200_000  # streams one monitor may declare
 EVENTS_MAX = 5000  # merged events kept
 BACKOFF_CAP = 10.0
