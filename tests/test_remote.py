@@ -421,3 +421,24 @@ def test_the_tui_attached_in_a_terminal_shows_the_monitors_book(tmp_path):
             assert "WSTUI_EXIT=0" in screen, screen
         finally:
             subprocess.run(["tmux", "-S", t.sock, "kill-server"], capture_output=True, timeout=20)
+
+
+def test_the_detail_screen_names_the_monitor_and_a_monitor_never_reached_is_a_down_row():
+    """A stream's detail screen says which monitor it comes from; a monitor the viewer could not reach is a
+    down row with the reason (the banner and the exit status count it), its text cleaned like any feed's."""
+    from wstui.remote.client import AttachSource, RemoteEngine
+    from wstui.ui.widgets.detail import detail_text
+
+    port = closed_port()
+    engine = RemoteEngine()
+    src = AttachSource([f"ws://127.0.0.1:{port}"], duration=0.6)
+    from wstui.runner import run_source
+
+    asyncio.run(run_source(engine, src, 10))
+    snap = engine.latest
+    (row,) = snap.streams
+    assert row.key == f"127.0.0.1:{port}/monitor" and row.state == "down" and row.monitor == f"127.0.0.1:{port}"
+    assert "not reached" in row.reason and "cannot connect" in row.reason
+    assert snap.unhealthy == (row,)
+    text = detail_text(snap, row.key, 160).plain
+    assert f"monitor 127.0.0.1:{port}" in text and "not reached" in text
