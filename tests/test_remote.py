@@ -442,3 +442,26 @@ def test_the_detail_screen_names_the_monitor_and_a_monitor_never_reached_is_a_do
     assert snap.unhealthy == (row,)
     text = detail_text(snap, row.key, 160).plain
     assert f"monitor 127.0.0.1:{port}" in text and "not reached" in text
+
+
+def test_metrics_of_an_attached_viewer_tell_the_same_stream_of_two_monitors_apart():
+    from dataclasses import replace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from wstui.core.snapshot import Snapshot
+    from wstui.metrics import SnapshotCollector
+    from wstui.remote.client import Monitor as M, placeholder
+
+    a = replace(placeholder(M("ws://h1:1", "h1:1"), 1.0), venue="kraken", symbol="BTC/USD", channel="book",
+                state="live", messages=5)
+    b = replace(a, key="h2:1/x", monitor="h2:1", messages=7)
+    snap = Snapshot(seq=1, source="live", file=None, now=2.0, wall=2.0, elapsed_s=1.0, messages=12, bytes=0,
+                    streams=(a, b), connections=(), events=(), events_total=0, bad_records=(), bad_records_total=0,
+                    ended=False)
+    reg = CollectorRegistry()
+    reg.register(SnapshotCollector(lambda: snap))
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(reg).decode())}
+    got = {s.labels["monitor"]: s.value for s in fams["wstui_stream_messages"].samples}
+    assert got == {"h1:1": 5, "h2:1": 7}
