@@ -349,8 +349,9 @@ class AttachSource:
                 m.events_total = 0  # another process: its events are all news
                 m.identity = ident
             first = True
+            silent = max(SILENT_S, 3.0 / self.fps)  # a slow frame rate is not a silent monitor
             while True:
-                async with asyncio.timeout(SILENT_S):
+                async with asyncio.timeout(silent):
                     raw = await ws.recv()
                 msg = P.loads(raw)
                 if msg["type"] == "error":
