@@ -55,12 +55,12 @@ class StreamView:
     has_frames: bool
     version: int
     conn: str = ""  # the connection carrying it
+    monitor: str = ""  # attached: the monitor it comes from (its HOST:PORT); "" in the monitor itself
     cause: str = ""  # why an alarm state (stale, down, out_of_sync, lagging) holds; "" when healthy
     clock_offset_s: float | None = None  # the venue's clock minus ours (its connection's baseline)
     last_problem: Problem | None = None  # the latest unhealthy spell, kept after recovery
     stale_explicit: bool = False  # stale_after was given (command line, config), not the default
     end_state: str = ""  # the state when the source ended ("" while it runs)
-    monitor: str = ""  # attached: the monitor it comes from (its HOST:PORT); "" in the monitor itself
 
     @property
     def healthy(self) -> bool:
