@@ -465,3 +465,26 @@ def test_metrics_of_an_attached_viewer_tell_the_same_stream_of_two_monitors_apar
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(reg).decode())}
     got = {s.labels["monitor"]: s.value for s in fams["wstui_stream_messages"].samples}
     assert got == {"h1:1": 5, "h2:1": 7}
+
+
+def test_events_a_monitor_dropped_are_counted_by_the_viewer():
+    """A late viewer of a monitor that kept 3 of its 10 events holds the 3 and counts all 10 (so the events
+    log and the summary say 7 were dropped), and a later state adds only what is new."""
+    from wstui.remote.client import AttachSource, RemoteEngine
+
+    engine = RemoteEngine()
+    src = AttachSource(["ws://127.0.0.1:1"])
+    src.engine = engine
+    engine.monitors = src.monitors
+    m = src.monitors[0]
+    ev = [[float(i), "c", "connect", f"#{i}", ""] for i in (1, 8, 9)]
+    src._apply(m, {"type": "state", "full": True, "seq": 1, "snapshot": {}, "streams": [], "connections": [],
+                   "events": ev, "events_total": 10})
+    assert engine.events_total == 10 and [e.detail for e in engine.events] == ["#1", "#8", "#9"]
+    src._apply(m, {"type": "state", "full": False, "seq": 2, "snapshot": {}, "streams": [], "connections": [],
+                   "events": [[10.0, "c", "disconnect", "#10", "link_down"]], "events_total": 11})
+    assert engine.events_total == 11 and [e.detail for e in engine.events][-1] == "#10"
+    snap = engine.snapshot()
+    assert snap.events_total - len(snap.events) == 7
+    if hasattr(snap, "events_dropped"):  # the Snapshot field, where the history branch added it
+        assert snap.events_dropped == 7

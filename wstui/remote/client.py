@@ -198,6 +198,11 @@ class RemoteEngine:
             backlog_frames=total("backlog_frames"), recording_dropped=total("recording_dropped"),
             streams=tuple(streams), connections=tuple(conns), events=tuple(self.events),
             events_total=self.events_total,
+            # (where the Snapshot has them) the events counted but not kept, here or by a monitor; a lone
+            # monitor's first events stay at the front while this viewer's own bound has not cut in
+            events_dropped=max(0, self.events_total - len(self.events)),
+            events_head=(top.get("events_head", 0) if len(self.monitors) == 1
+                         and len(self.events) < (self.events.maxlen or 0) else 0),
         )
         for name in ("start", "end", "speed"):
             top.pop(name, None)
@@ -443,8 +448,9 @@ class AttachSource:
         engine = self.engine
         assert engine is not None
         new = total - m.events_total
-        if new > 0 and events:
-            fresh = events[-min(new, len(events)):]
+        if new > 0:
+            fresh = events[-min(new, len(events)):] if events else []
+            engine.events_total += new - len(fresh)  # raised there but not kept (its bound): counted as dropped
             pre = self.prefix_keys
             merged = [e._replace(stream=f"{m.label}/{e.stream}") if pre else e for e in fresh]
             if full and engine.events:  # a late viewer's history: in time order with what it holds
