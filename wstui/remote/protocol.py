@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import orjson
 
-from ..core.snapshot import BadRecord, ConnView, Snapshot, StreamView
+from ..core.snapshot import ConnView, Snapshot, StreamView
 from ..core.stream import Event
 
 VERSION = "1.0"
@@ -325,4 +325,4 @@ def patch(obj: Any, d: dict[str, Any]) -> Any:
 
 __all__ = ["VERSION", "MAJOR", "ProtocolError", "dumps", "loads", "major_of", "stream_dict", "stream_delta",
            "obj_delta", "decode_stream", "decode_conn", "decode_events", "patch", "convert_fields", "build",
-           "STREAM_FIELDS", "CONN_FIELDS", "SNAPSHOT_FIELDS", "BadRecord"]
+           "STREAM_FIELDS", "CONN_FIELDS", "SNAPSHOT_FIELDS"]
