@@ -94,6 +94,9 @@ class SnapshotCollector:
         omitted.add_metric([], len(snap.streams) - len(streams))
         yield omitted
         labels = list(STREAM_LABELS)
+        multi = any(getattr(s, "monitor", "") for s in streams)  # wstui attach: the same stream of two monitors
+        if multi:
+            labels.append("monitor")
         msgs = CounterMetricFamily("wstui_stream_messages_total", "Data messages received per stream", labels=labels)
         nbytes = CounterMetricFamily("wstui_stream_bytes_total", "Bytes of data messages received per stream",
                                      labels=labels)
@@ -120,7 +123,7 @@ class SnapshotCollector:
                                       "going out of sync", labels=labels)
         synced = GaugeMetricFamily("wstui_book_in_sync", "1 while the book is known correct", labels=labels)
         for s in streams:
-            lv = [s.venue, s.symbol, s.channel]
+            lv = [s.venue, s.symbol, s.channel, s.monitor] if multi else [s.venue, s.symbol, s.channel]
             msgs.add_metric(lv, s.messages)
             nbytes.add_metric(lv, s.bytes)
             if s.last_age_s is not None:

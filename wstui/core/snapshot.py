@@ -56,6 +56,7 @@ class StreamView:
     has_frames: bool
     version: int
     conn: str = ""  # the connection carrying it
+    monitor: str = ""  # attached: the monitor it comes from (its HOST:PORT); "" in the monitor itself
     cause: str = ""  # why an alarm state (stale, down, out_of_sync, lagging) holds; "" when healthy
     clock_offset_s: float | None = None  # the venue's clock minus ours (its connection's baseline)
     last_problem: Problem | None = None  # the latest unhealthy spell, kept after recovery
