@@ -54,6 +54,16 @@ def non_negative_int(text: str) -> int:
     return v
 
 
+def worker_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 64")
+    return n
+
+
 def port_number(text: str) -> int:
     try:
         v = int(text)
@@ -178,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("--force", action="store_true", help="with --record: overwrite FILE if it exists")
     add_view_options(wp)
     add_service_options(wp)
+    wp.add_argument("--workers", type=worker_count, default=1, metavar="N",
+                    help="spread the connections over N worker processes (each its own engine), merged for the "
+                    "screen, the metrics and the summary; a worker that dies is restarted (default 1: none)")
+    wp.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # I/N: this process is worker I of N
     wp.set_defaults(stale_after=None, lag_after=None)  # None: from --config, else 5 / 3
 
     rcp = sub.add_parser("record", help="record live feeds to a capture file (format 2), no screen",
@@ -394,6 +408,11 @@ def live_setup(args):
     unused = set(endpoints) - {f.venue.name for f in feeds}
     if unused:
         raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")
+    if getattr(args, "worker", None):  # one worker of watch --workers N: its share of the plant
+        from .io.share import parse_worker, worker_feeds
+
+        index, n = parse_worker(args.worker)
+        feeds = worker_feeds(specs, endpoints, args.send, index, n)
     stale = getattr(args, "stale_after", None) or cfg.stale_after  # None: the default, learned per stream
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
