@@ -188,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("--force", action="store_true", help="with --record: overwrite FILE if it exists")
     add_view_options(wp)
     add_service_options(wp)
+    wp.add_argument("--listen", metavar="HOST:PORT", help="with --headless: serve this monitor's state to viewers "
+                    "('wstui attach ws://HOST:PORT') over a WebSocket (default host 127.0.0.1; port 0 = any free "
+                    "port, printed on stderr); any other address needs --token-file")
+    wp.add_argument("--token-file", metavar="FILE", help="with --listen: viewers must present the token in FILE "
+                    "(its first line)")
     wp.add_argument("--workers", type=worker_count, default=1, metavar="N",
                     help="spread the connections over N worker processes (each its own engine), merged for the "
                     "screen, the metrics and the summary; a worker that dies is restarted (default 1: none)")
@@ -205,6 +210,28 @@ def build_parser() -> argparse.ArgumentParser:
     rcp.add_argument("--force", action="store_true", help="overwrite FILE if it exists (else refused)")
     rcp.add_argument("--progress", type=positive, default=5.0, metavar="SECONDS",
                      help="seconds between progress lines on stderr (default 5)")
+
+    ap_ = sub.add_parser("attach", help="view running monitors (watch --headless --listen): ws://HOST:PORT ...",
+                         description="Attach the TUI (or, with --headless, a summary) to one or more running monitors\n"
+                         "('wstui watch --headless --listen HOST:PORT'), merged into one view.  A late viewer\n"
+                         "sees every event since each monitor started.  A monitor that cannot be reached\n"
+                         "shows its streams down with the reason, and is reconnected.",
+                         epilog="examples:\n  wstui watch --headless --listen 127.0.0.1:9781 kraken:BTC/USD &\n"
+                         "  wstui attach ws://127.0.0.1:9781\n"
+                         "  ssh -N -L 9781:127.0.0.1:9781 monitor-host &  wstui attach ws://127.0.0.1:9781\n"
+                         "  wstui attach ws://a:9781 ws://b:9781 --token-file ~/.wstui-token --headless --json "
+                         "--duration 10", formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap_.add_argument("urls", nargs="+", metavar="URL", help="a monitor's ws://HOST:PORT")
+    ap_.add_argument("--token-file", metavar="FILE", help="the token the monitors ask for (its first line)")
+    ap_.add_argument("--duration", type=positive, metavar="SECONDS", help="stop after this long (default: until "
+                     "Ctrl-C or q)")
+    ap_.add_argument("--fps", type=positive, default=10.0, help="frames per second asked of each monitor (default 10)")
+    ap_.add_argument("--headless", action="store_true", help="no TUI: print a summary when done")
+    ap_.add_argument("--json", action="store_true", help="with --headless: the summary as one JSON object")
+    ap_.add_argument("--levels", type=non_negative_int, default=10, metavar="N",
+                     help="with --headless: book levels per side in the summary (default 10)")
+    ap_.add_argument("--theme", choices=THEMES, metavar="NAME", help="colours (as for watch)")
+    add_service_options(ap_)
 
     # parsed by wstui.check itself (a plugin's bad arguments are UNKNOWN, exit 3); listed here for --help
     sub.add_parser("check", add_help=False, help="a Nagios/Icinga plugin: watch streams for a while, print one "
@@ -286,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(args)
         if args.cmd in ("watch", "record"):
             return service_exit(args, cmd_live(args))
+        if args.cmd == "attach":
+            from .remote.client import cmd_attach
+
+            return cmd_attach(args)
         if args.cmd == "serve":
             return cmd_serve(args)
     except CaptureError as exc:
@@ -439,9 +470,12 @@ def cmd_live(args) -> int:
     if args.cmd == "record" or args.headless:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: early.append(signum))
+    from .remote.server import ListenError
+
     try:
+        listen = listen_setup(args)
         engine, source, recorder = live_setup(args)
-    except SpecError as exc:
+    except (SpecError, ListenError) as exc:
         print(f"wstui: error: {exc}", file=sys.stderr)
         return 2
     if args.cmd == "record" or args.headless:
@@ -458,14 +492,23 @@ def cmd_live(args) -> int:
                 ticker = None
                 if args.cmd == "record":
                     ticker = asyncio.ensure_future(record_progress(engine, recorder, args.progress))
+                viewers = None
                 try:
+                    if listen is not None:
+                        viewers = await start_listening(engine, *listen)
                     await run_source(engine, source, args.fps if args.cmd == "watch" else 5.0)
                 finally:
                     if ticker is not None:
                         ticker.cancel()
+                    if viewers is not None:
+                        await viewers.close()
 
             with serving(engine, args):
-                asyncio.run(main())
+                try:
+                    asyncio.run(main())
+                except ListenError as exc:  # --listen: the address is taken or not ours
+                    print(f"wstui: error: {exc}", file=sys.stderr)
+                    return 2
             snap = engine.latest or engine.publish()
             if args.cmd == "record":
                 lost = f"; {recorder.dropped} records NOT written" if recorder.dropped else ""
@@ -494,6 +537,34 @@ def cmd_live(args) -> int:
             if recorder.error or recorder.dropped:
                 what = recorder.error or recorder.overflow_note() or "recording incomplete"
                 print(f"wstui: error: {what}; {recorder.dropped} records dropped", file=sys.stderr)
+
+
+def listen_setup(args) -> tuple[str, int, str | None] | None:
+    """``--listen HOST:PORT [--token-file F]`` checked before anything starts: (host, port, token) or None."""
+    from .remote.server import ListenError, check_bind, parse_listen, read_token
+
+    listen = getattr(args, "listen", None)
+    if not listen:
+        if getattr(args, "token_file", None):
+            raise ListenError("--token-file goes with --listen")
+        return None
+    if not args.headless:
+        raise ListenError("--listen needs --headless (attach a viewer to it: wstui attach ws://HOST:PORT)")
+    host, port = parse_listen(listen)
+    token = read_token(args.token_file) if args.token_file else None
+    check_bind(host, token)
+    return host, port, token
+
+
+async def start_listening(engine: Engine, host: str, port: int, token: str | None):
+    from .remote.server import ListenError, ViewerServer
+
+    try:
+        srv = await ViewerServer(engine, host, port, token).start()
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    print(f"wstui: viewers at {srv.url}", file=sys.stderr, flush=True)
+    return srv
 
 
 async def record_progress(engine: Engine, recorder, every: float) -> None:

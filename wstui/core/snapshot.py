@@ -60,6 +60,7 @@ class StreamView:
     last_problem: Problem | None = None  # the latest unhealthy spell, kept after recovery
     stale_explicit: bool = False  # stale_after was given (command line, config), not the default
     end_state: str = ""  # the state when the source ended ("" while it runs)
+    monitor: str = ""  # attached: the monitor it comes from (its HOST:PORT); "" in the monitor itself
 
     @property
     def healthy(self) -> bool:

@@ -1,0 +1,1 @@
+"""Serving a running monitor to viewers and attaching viewers to monitors (see protocol.py)."""
