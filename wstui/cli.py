@@ -311,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_replay(args)
         if args.cmd == "demo":
             return cmd_demo(args)
+        if args.cmd == "watch" and args.workers > 1:
+            from .workers import cmd_workers
+
+            return cmd_workers(args)
         if args.cmd in ("watch", "record"):
             return service_exit(args, cmd_live(args))
         if args.cmd == "attach":
@@ -483,6 +487,10 @@ def cmd_live(args) -> int:
             signal.signal(sig, lambda signum, frame: source.stop())
         if early:
             source.stop()
+    if getattr(args, "worker", None):
+        from .io.workers import stop_with_parent
+
+        stop_with_parent(source.stop)
     try:
         if args.cmd == "record" or args.headless:
             async def main() -> None:

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -108,8 +109,9 @@ class WorkerPool:
     async def _spawn(self, w: Worker) -> None:
         w.stderr.clear()
         w.proc = await asyncio.create_subprocess_exec(
-            *w.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            *w.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)  # stdin never written: its end tells
+        # the worker we are gone
         w.starts += 1
         self.report("worker_started", w.name, f"pid {w.proc.pid} on {w.url}" + (" (restart)" if w.starts > 1 else ""))
 
@@ -171,3 +173,18 @@ def worker_argv(args, index: int, n: int, port: int) -> list[str]:
             argv += [f"--{opt.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
     argv += ["--headless", "--listen", f"127.0.0.1:{port}", "--worker", f"{index + 1}/{n}"]
     return argv
+
+
+def stop_with_parent(stop: Callable[[], None]) -> None:
+    """In a worker: call ``stop`` (thread-safe) when standard input ends, i.e. when the process that started
+    it is gone, even killed: a worker never outlives its parent as an orphan holding connections."""
+
+    def wait() -> None:
+        try:
+            while os.read(0, 4096):  # unbuffered: no lock held at interpreter exit
+                pass
+        except (OSError, ValueError):
+            pass
+        stop()
+
+    threading.Thread(target=wait, name="wstui-parent-watch", daemon=True).start()
