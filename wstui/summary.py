@@ -44,6 +44,8 @@ def stream_json(s: StreamView, levels: int = 10) -> dict[str, Any]:
     }
     if s.end_state:
         d["state_at_end"] = s.end_state
+    if s.monitor:  # attached: the monitor it comes from
+        d["monitor"] = s.monitor
     if s.has_book:
         d["book_state"] = s.book_state
         d["book_levels"] = list(s.book_levels)

@@ -28,7 +28,7 @@ from ..io.backoff import Backoff
 from . import protocol as P
 
 SILENT_S = 5.0  # a monitor that sent nothing for this long is lost (it publishes several times a second)
-MAX_MESSAGE = 256 << 20  # bytes: a first state of many streams with their books is large
+MAX_MESSAGE = 64 << 20  # bytes: a first state of many streams with their books is large (2,000: 1 MB)
 MAX_STREAMS = 200_000  # streams one monitor may declare
 EVENTS_MAX = 5000  # merged events kept
 BACKOFF_CAP = 10.0
@@ -147,6 +147,10 @@ class RemoteEngine:
                 streams.append(shown)
                 keymap[shown.key] = (m, k)
             self._cache[id(m)] = fresh
+            if not m.streams and not m.connected:  # never reached (or it had no streams): not silently absent
+                ph = placeholder(m, now_wall)
+                streams.append(ph)
+                keymap[ph.key] = (m, "")
             for c in m.conns.values():
                 ch: dict[str, Any] = {}
                 if self.prefix_keys:
@@ -252,15 +256,16 @@ class AttachSource:
         tasks = [asyncio.ensure_future(self._keep(m)) for m in self.monitors]
         try:
             try:
-                await asyncio.wait_for(self._stop.wait(), self.duration)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.duration):
+                    await self._stop.wait()
+            except TimeoutError:
                 pass
             if self.final_full:
                 await self._final()
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=5.0)  # a connection's close handshake is bounded (close_timeout)
 
     async def _final(self) -> None:
         """Every monitor still up is asked for all its books; wait for its answer (briefly)."""
@@ -280,7 +285,7 @@ class AttachSource:
     # ------------------------------------------------------------ one monitor
     async def _keep(self, m: Monitor) -> None:
         backoff = Backoff(0.25, BACKOFF_CAP)
-        while True:
+        while not self._stopped:
             why = ""
             try:
                 await self._session(m, backoff)
@@ -326,9 +331,10 @@ class AttachSource:
                                    "focus": None if focus is None else sorted(focus),
                                    "book_depth": engine.book_depth, "tape_depth": engine.tape_depth}).decode())
             m.sent_focus = focus
-            hello = P.loads(await asyncio.wait_for(ws.recv(), SILENT_S * 2))
+            async with asyncio.timeout(SILENT_S * 2):  # (not wait_for: in 3.11 it can swallow a cancel)
+                hello = P.loads(await ws.recv())
             if hello["type"] == "error":
-                raise RuntimeError(f"refused: {clean(str(hello.get('error')), 200)}")
+                raise RuntimeError(f"refused: {clean(str(hello.get('error')), 200)} (code {clean(str(hello.get('code')), 10)})")
             if hello["type"] != "hello":
                 raise P.ProtocolError(f"expected a hello, got {clean(hello['type'], 40)!r}")
             if P.major_of(hello.get("protocol")) != P.MAJOR:
@@ -341,7 +347,8 @@ class AttachSource:
                 m.identity = ident
             first = True
             while True:
-                raw = await asyncio.wait_for(ws.recv(), SILENT_S)
+                async with asyncio.timeout(SILENT_S):
+                    raw = await ws.recv()
                 msg = P.loads(raw)
                 if msg["type"] == "error":
                     raise RuntimeError(f"the monitor said: {clean(str(msg.get('error')), 200)}")
@@ -452,6 +459,19 @@ class AttachSource:
                 print(f"wstui: {text}", file=self.log, flush=True)
             except (OSError, ValueError):
                 pass
+
+
+def placeholder(m: Monitor, now: float) -> StreamView:
+    """A row standing for a monitor this viewer has no stream of yet: down, with the reason."""
+    why = f"monitor {m.label} {'refused' if m.refused else 'not reached'}: {m.refused or m.down_reason}"
+    return StreamView(
+        key=f"{m.label}/monitor", venue="monitor", symbol=m.label, channel="-", state="down", state_since=now,
+        reason=why, messages=0, bytes=0, last_size=0, rate_1s=0.0, rate_10s=0.0, history=(), last_age_s=None,
+        latency_ms_p50=None, latency_ms_p99=None, latency_counts=(), latency_sum=0.0, gaps=0, checksum_ok=0,
+        checksum_failed=0, resyncs=0, reconnects=0, parse_errors=0, crossed=False, has_book=False,
+        book_state="", bids=(), asks=(), book_levels=(0, 0), book_updates=0, has_tape=False, trades=(),
+        trades_total=0, stale_after=0.0, frames=(), has_frames=False, version=0, cause="link_down",
+        monitor=m.label)
 
 
 def _list(msg: dict[str, Any], name: str) -> list:

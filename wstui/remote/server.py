@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
+
 from .. import __version__
 from ..core.snapshot import Snapshot
 from . import protocol as P
@@ -255,7 +257,8 @@ class ViewerServer:
     async def _handler(self, ws: Any) -> None:
         peer = _peer(ws)
         try:
-            raw = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
+            async with asyncio.timeout(HELLO_TIMEOUT):  # (not wait_for: in 3.11 it can swallow a cancel)
+                raw = await ws.recv()
             hello = P.loads(raw)
             if hello.get("type") != "hello":
                 raise P.ProtocolError("the first message must be a hello")
@@ -294,10 +297,15 @@ class ViewerServer:
                                                "source": getattr(self.engine, "source", ""),
                                                "started": self.started}}), text=True)
             await self._send_loop(v, reader)
-        except Exception:
+        except ConnectionClosed:
             pass  # the viewer went away (or its socket failed): nothing of the monitor's business
+        except Exception as exc:  # a bug here must not take the monitor down: said, and this viewer dropped
+            self._say(f"viewer {peer} dropped: {type(exc).__name__}: {exc}")
         finally:
             reader.cancel()
+            last = getattr(self.engine.latest, "seq", v.last_seq)
+            if v.last_seq >= 0 and last > v.last_seq:
+                v.skipped += last - v.last_seq  # published after its last frame: never built for it
             self.viewers.discard(v)
             self._refocus()
             self._say(f"viewer {peer} detached after {v.frames} frames, {v.bytes:,} bytes "
@@ -308,8 +316,9 @@ class ViewerServer:
         engine = self.engine
         while not reader.done():
             try:
-                await asyncio.wait_for(v.wake.wait(), 1.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(1.0):
+                    await v.wake.wait()
+            except TimeoutError:
                 pass
             v.wake.clear()
             snap = engine.latest

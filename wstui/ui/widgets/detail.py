@@ -55,6 +55,8 @@ def detail_text(snap: Snapshot | None, key: str, width: int) -> Text:
     t.append("    Esc closes\n", "dim")
     if s.reason:
         t.append(f" why: {clean(s.reason, 200)}\n")
+    if s.monitor:
+        t.append(f" monitor {clean(s.monitor, 120)}\n")
     if conn is not None:
         t.append(f" connection {clean(conn.conn, 60)} {clean(conn.addr, 120)}: "
                  f"{'up' if conn.up else 'down'}, {conn.connects} connect(s), {conn.messages:,} frames, "

@@ -104,16 +104,17 @@ def mark_problem(spark: str, s: StreamView, now: float | None) -> str:
     return spark
 
 
-def cells(s: StreamView, held: bool = False, now: float | None = None) -> list[tuple[str, str]]:
+def cells(s: StreamView, held: bool = False, now: float | None = None, multi: bool = False) -> list[tuple[str, str]]:
     """Each column's text and style class ("" = the row's style), in COLUMNS order.  ``held``: the stream's
-    last problem ended moments ago: the badge says so for a few seconds."""
+    last problem ended moments ago: the badge says so for a few seconds.  ``multi``: the streams come from
+    several monitors (``wstui attach``): the venue cell names the stream's monitor first."""
     badge, bcls = fmt.badge(s.state)
     if held and s.last_problem is not None:
         badge, bcls = "↺ was " + fmt.badge(s.last_problem.state)[0].split(" ", 1)[-1], "warn"
     ck = "-" if not (s.checksum_ok or s.checksum_failed) else f"{s.checksum_ok}/{s.checksum_failed}"
     lat = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
     return [
-        (clean(s.venue, 24), ""),
+        (clean(f"{s.monitor} {s.venue}", 48) if multi and s.monitor else clean(s.venue, 24), ""),
         (clean(s.symbol, 24), ""),
         (clean(s.channel, 16), ""),
         (badge, f"streams--{bcls}"),
@@ -226,6 +227,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
         self._first = True
         self._now: float | None = None  # the engine clock of the last snapshot
+        self.multi = False  # streams of several monitors (attach): the venue cell names the monitor
 
     # ------------------------------------------------------------ data
     @property
@@ -238,11 +240,15 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def cell(self, key: str, column: str) -> str:
         """The text a column shows for a stream (what is on screen when the column is visible)."""
-        return cells(self.views[key], self.is_held(key), self._now)[COL_INDEX[column]][0]
+        return cells(self.views[key], self.is_held(key), self._now, self.multi)[COL_INDEX[column]][0]
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
         self.views = {s.key: s for s in snap.streams}
         self._now = snap.now
+        multi = len({s.monitor for s in snap.streams}) > 1
+        if multi != self.multi:
+            self.multi = multi
+            self._fit_keys = frozenset()  # measure the venue column again
         wall = time.monotonic()
         held_map = self._held
         for s in snap.streams:
@@ -296,7 +302,8 @@ class StreamsTable(LinesWidget, can_focus=True):
         names = frozenset(self.views)
         if names != self._fit_keys:  # the set of streams changed: measure the name columns again
             self._fit_keys = names
-            self._fit = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s)[i][0]) for s in self.views.values()])
+            self._fit = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s, multi=self.multi)[i][0])
+                                                         for s in self.views.values()])
                          for i, c in enumerate(COLUMNS) if c[2] is None}
 
     def hold_expired(self) -> bool:
@@ -508,7 +515,7 @@ class StreamsTable(LinesWidget, can_focus=True):
                 continue
             view = self.views[key]
             held = self.is_held(key)
-            row_cells = cells(view, held, self._now)
+            row_cells = cells(view, held, self._now, self.multi)
             rcls = row_class(view, held)
             cursor = r == self.cursor
             pieces = []
