@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from .core.stream import Event
-from .io.workers import WorkerPool, free_ports, worker_argv
+from .io.workers import WorkerPool, free_ports, last_words, worker_argv
 from .remote.client import AttachSource, RemoteEngine
 
 
@@ -87,7 +87,7 @@ def cmd_workers(args: Any) -> int:
     ports = free_ports(n)
     pool = WorkerPool([worker_argv(args, i, n, p) for i, p in enumerate(ports)], ports)
     attach = AttachSource(pool.urls, prefix_keys=False, duration=args.duration, fps=args.fps,
-                          final_full=args.headless, log=None)
+                          final_full=args.headless, log=None, names=[w.name for w in pool.workers])
     source = WorkersSource(pool, attach)
     pool.report = source.report
     engine = RemoteEngine(prefix_keys=False)
@@ -107,7 +107,7 @@ def cmd_workers(args: Any) -> int:
         asyncio.run(main())
     snap = engine.latest or engine.publish()
     if not any(m.ever for m in attach.monitors):
-        why = "; ".join(f"{w.name}: {w.stderr[-1] if w.stderr else 'no answer'}" for w in pool.workers)
+        why = "; ".join(f"{w.name}: {last_words(w.stderr) or 'no answer'}" for w in pool.workers)
         print(f"wstui: error: no worker could be reached ({why})", file=sys.stderr)
         return 2
     import orjson

@@ -97,7 +97,7 @@ class WorkerPool:
             await asyncio.wait({readers}, timeout=1.0)
             if self._stopping:
                 return
-            last = w.stderr[-1] if w.stderr else ""
+            last = last_words(w.stderr)
             w.exits.append((time.time(), code, last))
             if time.monotonic() - started > 30.0:
                 backoff.reset()
@@ -144,6 +144,15 @@ class WorkerPool:
                         pass
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+
+
+def last_words(lines) -> str:
+    """The latest line of a worker's stderr that says what went wrong (not its routine notices)."""
+    for line in reversed(lines):
+        low = line.lower()
+        if "error" in low or "traceback" in low or "fatal" in low or "exception" in low:
+            return line
+    return ""
 
 
 def _exit_text(code: int | None) -> str:

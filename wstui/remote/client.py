@@ -217,7 +217,7 @@ class AttachSource:
 
     def __init__(self, urls: list[str], token: str | None = None, *, prefix_keys: bool = True,
                  duration: float | None = None, fps: float = 10.0, final_full: bool = False,
-                 log: Any = None) -> None:
+                 log: Any = None, names: list[str] | None = None) -> None:
         if not urls:
             raise ValueError("attach needs at least one ws://HOST:PORT")
         self.urls = list(urls)
@@ -227,7 +227,7 @@ class AttachSource:
         self.fps = fps
         self.final_full = final_full  # at the end, ask every monitor for every book (the headless summary)
         self.log = log
-        self.monitors = [Monitor(u, lab) for u, lab in zip(self.urls, labels(self.urls))]
+        self.monitors = [Monitor(u, lab) for u, lab in zip(self.urls, names or labels(self.urls))]
         self._stop: asyncio.Event | None = None
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
