@@ -54,6 +54,16 @@ def non_negative_int(text: str) -> int:
     return v
 
 
+def worker_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 64")
+    return n
+
+
 def port_number(text: str) -> int:
     try:
         v = int(text)
@@ -183,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "port, printed on stderr); any other address needs --token-file")
     wp.add_argument("--token-file", metavar="FILE", help="with --listen: viewers must present the token in FILE "
                     "(its first line)")
+    wp.add_argument("--workers", type=worker_count, default=1, metavar="N",
+                    help="spread the connections over N worker processes (each its own engine), merged for the "
+                    "screen, the metrics and the summary; a worker that dies is restarted (default 1: none)")
+    wp.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # I/N: this process is worker I of N
     wp.set_defaults(stale_after=None, lag_after=None)  # None: from --config, else 5 / 3
 
     rcp = sub.add_parser("record", help="record live feeds to a capture file (format 2), no screen",
@@ -297,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_replay(args)
         if args.cmd == "demo":
             return cmd_demo(args)
+        if args.cmd == "watch" and args.workers > 1:
+            from .workers import cmd_workers
+
+            return cmd_workers(args)
         if args.cmd in ("watch", "record"):
             return service_exit(args, cmd_live(args))
         if args.cmd == "attach":
@@ -425,6 +443,11 @@ def live_setup(args):
     unused = set(endpoints) - {f.venue.name for f in feeds}
     if unused:
         raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")
+    if getattr(args, "worker", None):  # one worker of watch --workers N: its share of the plant
+        from .io.share import parse_worker, worker_feeds
+
+        index, n = parse_worker(args.worker)
+        feeds = worker_feeds(specs, endpoints, args.send, index, n)
     stale = getattr(args, "stale_after", None) or cfg.stale_after  # None: the default, learned per stream
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
@@ -464,6 +487,10 @@ def cmd_live(args) -> int:
             signal.signal(sig, lambda signum, frame: source.stop())
         if early:
             source.stop()
+    if getattr(args, "worker", None):
+        from .io.workers import stop_with_parent
+
+        stop_with_parent(source.stop)
     try:
         if args.cmd == "record" or args.headless:
             async def main() -> None:
