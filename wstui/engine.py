@@ -22,8 +22,9 @@ from fnmatch import fnmatchcase
 from typing import Any, Callable
 
 from .core.book import BadLevel
+from .core.deadlines import Deadlines
 from .core.snapshot import BadRecord, ConnView, Snapshot, SourceStatus, StatusSource, StreamView
-from .core.stream import BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
+from .core.stream import BACKLOG_FRAMES, BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
 from .core.text import clean
 from .venues import venue_for
 from .venues.base import FetchCallback, Unsolicited, Venue
@@ -205,6 +206,7 @@ class Engine:
         the full book and tape only for these; every other stream is a cheap row (its counts, state,
         rates).  A view sets it (the TUI: the selected market); the headless summary leaves it None."""
         self._views: dict[str, tuple[int, float, bool, StreamView]] = {}  # key -> (version, built, full, view)
+        self.deadlines = Deadlines()  # health judged when a stream changed or a deadline of it came
 
     def set_source(self, source: StatusSource) -> None:
         """The source driving this engine: its ``status()`` goes into every snapshot."""
@@ -240,6 +242,7 @@ class Engine:
                         frames=FRAMES_KEPT if frames else 0)
             st.exch_offset = self.exch_offset
             self.streams[k] = st
+            self.deadlines.add(st)
         return st
 
     def attach(self, st: Stream, conn: Conn | None = None) -> None:
@@ -247,6 +250,8 @@ class Engine:
         again = st.key in self._ever_connected
         self._ever_connected.add(st.key)
         st.connection_up(self.now, reconnect=again, link=conn)
+        if conn is not None:
+            self.deadlines.add_link(conn, st.stale_after)
 
     def bad(self, error: str, line: int | None = -1, file: str | None = None) -> None:
         """Record a bad input (capture line, frame) with its file and line; never fatal."""
@@ -313,6 +318,8 @@ class Engine:
         conn.messages += 1
         conn.bytes += n
         conn.last_ts = ts
+        if conn.sched_marked:  # its first frame, or the first after a silence: its streams are judged again
+            self.deadlines.link_woke(conn, conn.streams.values())
         conn.recent.append((ts, data))
         self.messages += 1
         self.bytes += n
@@ -427,10 +434,13 @@ class Engine:
         src = self.status_source
         if src is not None:  # frames received and not yet processed: lag that is our own fault
             backlog = src.status().backlog_frames
+            behind = backlog > BACKLOG_FRAMES
             for c in self.conns.values():
+                if (c.backlog > BACKLOG_FRAMES) is not behind:  # lagging's cause may change
+                    for st in c.streams.values():
+                        st.touch()
                 c.backlog = backlog
-        for st in self.streams.values():
-            st.evaluate(now)
+        self.deadlines.run(now, _members)
 
     def end(self, ts: float | None = None) -> None:
         if self._pending:
@@ -538,6 +548,10 @@ class Engine:
 
 
 _NO_STATUS = SourceStatus()
+
+
+def _members(conn: Conn):
+    return conn.streams.values()
 
 
 def _brief(exc: BaseException) -> str:

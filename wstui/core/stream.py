@@ -105,6 +105,12 @@ class Link:
         self.clock_mins: list[float] = []  # per-bucket lowest latency, oldest first
         self.clock_bucket = -1
         self.clock_base: float | None = None
+        # timed by core.deadlines.Deadlines: the thresholds of its streams, its pending deadline, when
+        # its silence was last checked, and whether a frame must have its streams judged again
+        self.sched_bases: tuple[float, ...] = ()
+        self.sched_due = INF
+        self.sched_checked = ts
+        self.sched_marked = True  # (no frame yet)
 
     def silent_for(self, now: float) -> float:
         last = self.last_ts
@@ -181,6 +187,7 @@ class Stream:
         "_slots", "_bucket", "_hist", "_hsec", "_lat", "_lat_n", "_lag", "_sink",
         "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
         "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id",
+        "sched_queue", "sched_dirty", "sched_due",
     )
 
     def __init__(
@@ -258,6 +265,11 @@ class Stream:
         self.last_problem: Problem | None = None
         self.flow_ts = now  # the first message on the current connection
         self.end_state = ""  # the state when the source ended (the headless exit status reads it)
+        # judged on deadlines (core.deadlines): touched streams go on sched_queue (once: sched_dirty) and
+        # are judged at the next tick; sched_due is the pending deadline
+        self.sched_queue: list | None = None
+        self.sched_dirty = False
+        self.sched_due = INF
 
     # ------------------------------------------------------------------ hot path
     def data(self, ts: float, nbytes: int, exch_ts: float | None = None) -> None:
@@ -266,6 +278,8 @@ class Stream:
         self.bytes += nbytes
         self.last_size = nbytes
         self.version += 1
+        if not self.sched_dirty:
+            self.touch()
         if self.first_ts is None:
             self.first_ts = ts
         last = self.last_ts
@@ -341,6 +355,7 @@ class Stream:
 
     def mark_out_of_sync(self, reason: str, ts: float, cause: str = BOOK_BAD_FRAME) -> None:
         self.version += 1
+        self.touch()
         if self.book_state is not BOOK_BAD:
             self.book_state = BOOK_BAD
             self.out_of_sync_reason = reason
@@ -350,6 +365,7 @@ class Stream:
     def book_rebuilt(self, ts: float, how: str = "snapshot") -> None:
         """A snapshot was applied: the book is correct again."""
         self.version += 1
+        self.touch()
         if self.book_state is BOOK_BAD:
             self.resyncs += 1
             self.emit("resync", f"book rebuilt from {how} after {self.out_of_sync_reason}", ts)
@@ -363,6 +379,7 @@ class Stream:
         if self.book_state is BOOK_OK:
             self.book_state = BOOK_EMPTY
         self.version += 1
+        self.touch()
 
     def check_crossed(self, ts: float) -> None:
         book = self.book
@@ -372,6 +389,7 @@ class Stream:
         if c != self.crossed:
             self.crossed = c
             self.version += 1
+            self.touch()
             if c:
                 self.emit("crossed", f"best bid {book.best_bid()} >= best ask {book.best_ask()}", ts)
             else:
@@ -413,6 +431,7 @@ class Stream:
         """The venue acknowledged this stream's subscription: for a book a snapshot is now due."""
         if self.acked_ts is None or self.acked_ts < self.declared_ts:
             self.acked_ts = ts
+            self.touch()
 
     def connection_up(self, ts: float, reconnect: bool, link: Link | None = None) -> None:
         if reconnect:
@@ -423,17 +442,28 @@ class Stream:
         self.declared_ts = ts
         if self.book is not None:
             self.awaiting_snapshot()
+        self.touch()
         self.evaluate(ts)
 
     def connection_down(self, ts: float) -> None:
         self.down = True
+        self.touch()
         self.evaluate(ts)
 
     def end(self, ts: float) -> None:
         if not self.ended:
             self.end_state = self.state
         self.ended = True
+        self.touch()
         self.evaluate(ts)
+
+    def touch(self) -> None:
+        """Something its health depends on changed: judge it at the next tick (core.deadlines)."""
+        if not self.sched_dirty:
+            self.sched_dirty = True
+            q = self.sched_queue
+            if q is not None:
+                q.append(self)
 
     # ------------------------------------------------------------------ reading
     def rates(self, now: float) -> tuple[float, float]:
@@ -578,6 +608,32 @@ class Stream:
         if first:
             return CONNECTING, "", "waiting for the first message"
         return LIVE, "", ""
+
+    def next_deadline(self, now: float) -> float:
+        """The first instant after ``now`` (give or take a millisecond) at which :meth:`compute_state`
+        may answer differently if nothing else happens to the stream (INF: never); what its connection
+        proves is timed per connection (core.deadlines).  Every time comparison there has its threshold
+        here (an extra one only costs a judgement)."""
+        if self.ended or self.down:
+            return INF  # only an event (connection up) ends these
+        last = self.last_ts
+        ref = self.declared_ts
+        first = last is None or last < ref
+        base = self.stale_after
+        r = ref if first else last
+        cands = [r + base]  # stale (explicit) or quiet
+        if not self.stale_explicit:
+            if not first:
+                cands.append(r + self.silence_limit)  # this stream alone silent far beyond its normal
+            elif self.acked_ts is not None:
+                cands.append(self.acked_ts + base)  # acknowledged, no first message
+        if self.book is not None and self.book_state is BOOK_EMPTY:
+            cands.append(self.flow_ts + base)  # data flows, no snapshot
+        n, at, _ = self._lag
+        if n != self._lat_n:
+            cands.append(at + LAG_EVERY)  # new latency samples: the lagging verdict is due
+        lo = now - 1e-3
+        return min((c for c in cands if c > lo), default=INF)
 
     def evaluate(self, now: float) -> str:
         """Recompute the state; a change is raised as an event stamped when it happened."""
