@@ -70,6 +70,7 @@ SYMBOLS_PER_CONN = 250  # Kraken declares no streams-per-connection limit; the e
 
 def make(streams: int, port: int) -> tuple[Engine, Live]:
     engine = Engine(source="live", stale_after=30.0)
+    engine.focus = frozenset()  # as `wstui watch` runs: no book shown until a view (the TUI) sets its own
     syms = specs(streams)
     feeds = []
     for i in range(0, len(syms), SYMBOLS_PER_CONN):  # 500 streams (books and trades) per connection

@@ -472,17 +472,22 @@ class Stream:
         if b > self._bucket:
             self._advance(b)
         slots = self._slots
-        cur = self._bucket
-        last1 = sum(slots[i % SLOTS] for i in range(cur - 9, cur + 1))
+        a, b = (self._bucket - 9) % SLOTS, self._bucket % SLOTS + 1  # the last 10 buckets (slices: cheap)
+        last1 = sum(slots[a:b]) if a < b else sum(slots[a:]) + sum(slots[:b])
         return float(last1), sum(slots) / 10.0
 
     def history(self, now: float, n: int = 60) -> tuple[int, ...]:
         """Messages per second for the last ``n`` whole seconds, oldest first."""
-        self.rates(now)
+        b = int(now * 10)
+        if b > self._bucket:
+            self._advance(b)
         h = self._hist
         sec = self._hsec
         n = min(n, HIST - 1)
-        return tuple(h[s % HIST] for s in range(sec - n, sec))
+        if n <= 0:
+            return ()
+        a, b = (sec - n) % HIST, sec % HIST  # seconds sec-n .. sec-1 (slices: cheap)
+        return tuple(h[a:b]) if a < b else tuple(h[a:] + h[:b])
 
     def latency_ms(self) -> tuple[float | None, float | None]:
         """p50 and p99 of recent exchange-to-receive latencies, in milliseconds."""

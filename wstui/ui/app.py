@@ -93,15 +93,23 @@ REPLAY_ACTIONS = frozenset(("pause", "speed", "restart"))
 FOLLOW_HINT = "following the busiest book; ↑↓ to pick|busiest book; ↑↓ to pick|auto: busiest"
 
 
-def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, StreamView | None, str]:
+def pick(snap: Snapshot, key: str | None, views: dict[str, StreamView] | None = None,
+         markets: dict[tuple[str, str], list[str]] | None = None) -> tuple[StreamView | None, str, StreamView | None, str]:
     """The book and the trades stream shown for a selected stream: the stream itself when it has a book
-    (or a tape), else the stream of the same venue and symbol that has one.  With a note when none."""
-    sel = snap.stream(key) if key else None
+    (or a tape), else the stream of the same venue and symbol that has one.  With a note when none.
+    ``views``/``markets``: the snapshot's streams by key and by market (the streams table keeps them), so
+    thousands of streams are not scanned every frame."""
+    if views is not None and markets is not None:
+        sel = views.get(key) if key else None
+        same = [views[k] for k in markets.get((sel.venue, sel.symbol), ()) if k in views] if sel is not None else []
+    else:
+        sel = snap.stream(key) if key else None
+        same = snap.streams
     if sel is None:
         return None, "select a stream in the table below", None, "select a stream"
     book = sel if sel.has_book else None
     tape = sel if sel.has_tape or sel.has_frames else None  # a feed with no trades shows its frames
-    for s in snap.streams:
+    for s in same:
         if s.venue == sel.venue and s.symbol == sel.symbol:
             if book is None and s.has_book:
                 book = s
@@ -471,10 +479,15 @@ class WstuiApp(App):
         sel = views.get(self.selected) if self.selected else None
         if sel is not None:
             markets.add((sel.venue, sel.symbol))
+        if table.snap is snap:
+            by = table.markets  # (the table holds this snapshot's streams, indexed by market)
+            return frozenset(k for m in markets for k in by.get(m, ()))
         return frozenset(s.key for s in snap.streams if (s.venue, s.symbol) in markets)
 
     def _show_selection(self, snap: Snapshot) -> None:
-        book, bnote, tape, tnote = pick(snap, self.selected)
+        table = self.w_table
+        index = table.views if table.snap is snap else None  # this snapshot's streams, by key and market
+        book, bnote, tape, tnote = pick(snap, self.selected, index, table.markets if index is not None else None)
         ladder = self.w_ladder
         ladder.hint = FOLLOW_HINT if self.follow_busiest else ""
         ladder.update_view(book, bnote)

@@ -223,6 +223,9 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.reverse = False
         self._fit: dict[int, int] = {}  # widths of the fit-the-content columns, over every stream
         self._fit_keys: frozenset[str] = frozenset()
+        self.snap: Snapshot | None = None
+        self.markets: dict[tuple[str, str], list[str]] = {}  # (venue, symbol) -> its streams, in snapshot order
+        self._calm: dict[str, int] = {}  # the calm rows in worst-first order -> their severity (see _worst_first)
         self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
         self._first = True
         self._now: float | None = None  # the engine clock of the last snapshot
@@ -241,6 +244,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         return cells(self.views[key], self.is_held(key), self._now)[COL_INDEX[column]][0]
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
+        self.snap = snap  # views and markets index this snapshot's streams
         self.views = {s.key: s for s in snap.streams}
         self._now = snap.now
         wall = time.monotonic()
@@ -264,8 +268,12 @@ class StreamsTable(LinesWidget, can_focus=True):
         words = self.filter.lower().split()
         if words:
             views = [s for s in views if matches(s, words)]
-        by = worst_key if self.sort == "worst" else _BY[self.sort]
-        ordered = sorted(views, key=by, reverse=self.reverse)
+        if self.sort == "worst":
+            ordered = self._worst_first(views)
+            if self.reverse:
+                ordered.reverse()  # (keys are unique: reversed is the reverse sort)
+        else:
+            ordered = sorted(views, key=_BY[self.sort], reverse=self.reverse)
         keep_line = keep if keep is not None else (self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None)
         if self.group is None:
             lines = [s.key for s in ordered]
@@ -296,8 +304,39 @@ class StreamsTable(LinesWidget, can_focus=True):
         names = frozenset(self.views)
         if names != self._fit_keys:  # the set of streams changed: measure the name columns again
             self._fit_keys = names
+            markets: dict[tuple[str, str], list[str]] = {}
+            for v in self.views.values():
+                markets.setdefault((v.venue, v.symbol), []).append(v.key)
+            self.markets = markets
             self._fit = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s)[i][0]) for s in self.views.values()])
                          for i, c in enumerate(COLUMNS) if c[2] is None}
+
+    def _worst_first(self, views) -> list[StreamView]:
+        """``views`` worst first, as ``sorted(views, key=worst_key)`` gives, without sorting thousands of
+        rows every frame: the rows an age orders (alarms, connecting) are sorted each time; the calm rows
+        (live, quiet, ended: by state, then name) keep their last order unless one of them changed state
+        or the set of them changed."""
+        urgent: list[StreamView] = []
+        calm: list[StreamView] = []
+        last = self._calm
+        same = True  # every calm row was calm in the last order, with the same severity
+        sev = SEVERITY
+        for s in views:
+            r = sev.get(s.state, 5)
+            if r < 5:
+                urgent.append(s)
+            else:
+                calm.append(s)
+                if same and last.get(s.key) != r:
+                    same = False
+        if same and len(calm) == len(last):  # the same rows (whatever the filter): the same order
+            got = self.views
+            calm = [got[k] for k in last]
+        else:
+            calm.sort(key=worst_key)
+            self._calm = {s.key: sev.get(s.state, 5) for s in calm}
+        urgent.sort(key=worst_key)
+        return urgent + calm
 
     def hold_expired(self) -> bool:
         """A held row whose time is up (its cells must be redrawn even with no new snapshot)."""
