@@ -21,6 +21,7 @@ that came and went between two looks (a 0.4 s disconnect) is held on screen: its
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, insort
 
 from textual import events
 from textual.binding import Binding
@@ -225,7 +226,9 @@ class StreamsTable(LinesWidget, can_focus=True):
         self._fit_keys: frozenset[str] = frozenset()
         self.snap: Snapshot | None = None
         self.markets: dict[tuple[str, str], list[str]] = {}  # (venue, symbol) -> its streams, in snapshot order
-        self._calm: dict[str, int] = {}  # the calm rows in worst-first order -> their severity (see _worst_first)
+        self._calm: dict[str, int] = {}  # the calm rows -> their severity (see _worst_first)
+        self._calm_rows: list[tuple[int, tuple, str]] = []  # (severity, name, key) of the calm rows, sorted
+        self._names: dict[str, tuple] = {}  # stream key -> its sort_key (a name never changes)
         self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
         self._first = True
         self._now: float | None = None  # the engine clock of the last snapshot
@@ -313,30 +316,43 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def _worst_first(self, views) -> list[StreamView]:
         """``views`` worst first, as ``sorted(views, key=worst_key)`` gives, without sorting thousands of
-        rows every frame: the rows an age orders (alarms, connecting) are sorted each time; the calm rows
-        (live, quiet, ended: by state, then name) keep their last order unless one of them changed state
-        or the set of them changed."""
-        urgent: list[StreamView] = []
-        calm: list[StreamView] = []
-        last = self._calm
-        same = True  # every calm row was calm in the last order, with the same severity
+        rows with a Python key every frame: the rows an age orders (alarms, connecting) are sorted each
+        time on plain tuples; the calm rows (live, quiet, ended: by state, then name) stay in a sorted
+        list that only the rows which became calm, changed state or left are taken out of or put into."""
+        names = self._names
         sev = SEVERITY
+        urgent = []
+        calm: dict[str, int] = {}
         for s in views:
+            k = s.key
             r = sev.get(s.state, 5)
             if r < 5:
-                urgent.append(s)
+                nm = names.get(k)
+                if nm is None:
+                    nm = names[k] = sort_key(s)
+                urgent.append((r, -(s.last_age_s or 0.0), nm, k))
             else:
-                calm.append(s)
-                if same and last.get(s.key) != r:
-                    same = False
-        if same and len(calm) == len(last):  # the same rows (whatever the filter): the same order
+                calm[k] = r
+        last = self._calm
+        rows = self._calm_rows
+        if calm != last:
+            gone = [k for k, r in last.items() if calm.get(k) != r]
+            came = [k for k, r in calm.items() if last.get(k) != r]
             got = self.views
-            calm = [got[k] for k in last]
-        else:
-            calm.sort(key=worst_key)
-            self._calm = {s.key: sev.get(s.state, 5) for s in calm}
-        urgent.sort(key=worst_key)
-        return urgent + calm
+            for k in came:
+                if k not in names:
+                    names[k] = sort_key(got[k])
+            if len(gone) + len(came) > 64 + len(rows) // 16:
+                rows = self._calm_rows = sorted((r, names[k], k) for k, r in calm.items())
+            else:
+                for k in gone:
+                    del rows[bisect_left(rows, (last[k], names[k], k))]
+                for k in came:
+                    insort(rows, (calm[k], names[k], k))
+            self._calm = calm
+        urgent.sort()
+        got = self.views
+        return [got[u[3]] for u in urgent] + [got[c[2]] for c in rows]
 
     def hold_expired(self) -> bool:
         """A held row whose time is up (its cells must be redrawn even with no new snapshot)."""
