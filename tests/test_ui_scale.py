@@ -41,3 +41,26 @@ def test_worst_first_order_is_a_full_sort_of_every_frame():
         for s in snap.streams[:5]:  # the market index gives what a scan of the snapshot gives
             assert pick(snap, s.key, table.views, table.markets) == pick(snap, s.key)
     assert len(streams) > 50 and calm_frames > 60
+
+
+def test_a_stream_view_built_fast_is_still_a_frozen_view_of_every_field():
+    import dataclasses
+
+    import pytest
+
+    from wstui.core.snapshot import StreamView
+
+    engine = Engine()
+    st = engine.get_stream("kraken", "BTC/USD", "book", book=True)
+    st.data(5.0, 10, 4.9)
+    v = engine.view(st, 5, 5)
+    names = [f.name for f in dataclasses.fields(StreamView)]
+    again = StreamView(**{n: getattr(v, n) for n in names})
+    assert again == v and again is not v and again.key == "kraken:BTC/USD:book" and again.messages == 1
+    required = [f.name for f in dataclasses.fields(StreamView) if f.default is dataclasses.MISSING]
+    assert StreamView(*[getattr(v, n) for n in required]).end_state == ""  # the defaults hold
+    assert dataclasses.replace(v, state="stale").state == "stale" and v.state != "stale"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.state = "live"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        StreamView(key="x")  # type: ignore[call-arg]
