@@ -7,7 +7,8 @@ import random
 
 from wstui.engine import Engine
 from wstui.ui.app import pick
-from wstui.ui.widgets.streams import StreamsTable, matches, worst_key
+from wstui.core.text import cell_len
+from wstui.ui.widgets.streams import COLUMNS, StreamsTable, cells, matches, worst_key
 
 STATES = ("live", "live", "live", "quiet", "connecting", "stale", "lagging", "down", "out_of_sync", "ended")
 
@@ -41,6 +42,10 @@ def test_worst_first_order_is_a_full_sort_of_every_frame():
         for s in snap.streams[:5]:  # the market index gives what a scan of the snapshot gives
             assert pick(snap, s.key, table.views, table.markets) == pick(snap, s.key)
     assert len(streams) > 50 and calm_frames > 60
+    # the name columns fit the widest name, measured once per stream
+    widths = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s)[i][0]) for s in snap.streams])
+              for i, c in enumerate(COLUMNS) if c[2] is None}
+    assert table._fit == widths and len(widths) == 3
 
 
 def test_a_stream_view_built_fast_is_still_a_frozen_view_of_every_field():

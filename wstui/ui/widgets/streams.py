@@ -224,6 +224,7 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.reverse = False
         self._fit: dict[int, int] = {}  # widths of the fit-the-content columns, over every stream
         self._fit_keys: frozenset[str] = frozenset()
+        self._fit_w: dict[str, tuple[int, ...]] = {}  # stream key -> the widths of its fit-the-content cells
         self.snap: Snapshot | None = None
         self.markets: dict[tuple[str, str], list[str]] = {}  # (venue, symbol) -> its streams, in snapshot order
         self._calm: dict[str, int] = {}  # the calm rows -> their severity (see _worst_first)
@@ -311,8 +312,14 @@ class StreamsTable(LinesWidget, can_focus=True):
             for v in self.views.values():
                 markets.setdefault((v.venue, v.symbol), []).append(v.key)
             self.markets = markets
-            self._fit = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s)[i][0]) for s in self.views.values()])
-                         for i, c in enumerate(COLUMNS) if c[2] is None}
+            # the fit-the-content columns are the names (venue, symbol, channel): measured once per stream
+            fit_cols = [i for i, c in enumerate(COLUMNS) if c[2] is None]
+            fit_w = self._fit_w
+            for k in names:
+                if k not in fit_w:
+                    row = cells(self.views[k])
+                    fit_w[k] = tuple(cell_len(row[i][0]) for i in fit_cols)
+            self._fit = {i: max([len(COLUMNS[i][1])] + [fit_w[k][j] for k in names]) for j, i in enumerate(fit_cols)}
 
     def _worst_first(self, views) -> list[StreamView]:
         """``views`` worst first, as ``sorted(views, key=worst_key)`` gives, without sorting thousands of
