@@ -425,7 +425,7 @@ class WstuiApp(App):
             text = header_text(snap, width, error)
             if self.frozen:
                 text.append(" ❄ FROZEN: space resumes ", "bold reverse")
-            self.w_header.update(text)
+            self.w_header.update(text, layout=False)  # one line (app.tcss): no layout pass every frame
             if isinstance(self.screen, ViewScreen):
                 self.screen.set_header(text)
         btext, level = banner_text(snap, error)
@@ -433,7 +433,7 @@ class WstuiApp(App):
         if bkey != self._banner_key:
             self._banner_key = bkey
             banner = self.w_banner
-            banner.update(btext)
+            banner.update(btext, layout=False)  # one line, like the header
             banner.set_classes(f"-{level}")
         if snap is None or snap is self.snap or self.frozen:
             if snap is not None and not self.frozen and self.w_table.hold_expired():  # a held problem's time is up
