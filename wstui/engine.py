@@ -463,8 +463,8 @@ class Engine:
         p50, p99 = st.latency_ms()
         book = st.book
         if book is not None:
-            bids = tuple(book.bids.top(depth))
-            asks = tuple(book.asks.top(depth))
+            bids = tuple(book.bids.top(depth)) if depth else ()
+            asks = tuple(book.asks.top(depth)) if depth else ()
             levels = (len(book.bids), len(book.asks))
             updates = book.updates
         else:
@@ -472,11 +472,7 @@ class Engine:
             levels = (0, 0)
             updates = 0
         tape = st.tape
-        if tape:
-            n = min(ntrades, len(tape))
-            trades = tuple(tape[-1 - i] for i in range(n))
-        else:
-            trades = ()
+        trades = tuple(islice(reversed(tape), ntrades)) if tape and ntrades > 0 else ()
         return StreamView(
             key=st.key, venue=st.venue, symbol=st.symbol, channel=st.channel, state=st.state,
             state_since=st.state_since, reason=st.compute_state(now)[2], cause=st.cause, messages=st.messages, bytes=st.bytes,

@@ -88,6 +88,21 @@ CLOCK_BUCKETS = 60  # buckets kept: the baseline is the lowest latency of the la
 BACKLOG_FRAMES = 1000  # more frames than this waiting: lagging is our fault (backlog)
 
 
+def _zero(ring: list[int], cur: int, new: int, size: int) -> None:
+    """Zero the buckets after ``cur`` up to ``new`` (included) of a ring of ``size`` (slices, not a loop)."""
+    if new <= cur:
+        return
+    if new - cur >= size:
+        ring[:] = [0] * size
+        return
+    a, e = (cur + 1) % size, new % size + 1
+    if a < e:
+        ring[a:e] = [0] * (e - a)
+    else:
+        ring[a:] = [0] * (size - a)
+        ring[:e] = [0] * e
+
+
 class Link:
     """What a connection proves about its streams' freshness (the engine's connection extends it).
 
@@ -317,22 +332,12 @@ class Stream:
         cur = self._bucket
         if b <= cur:  # the clock never runs backwards here; keep counting in the current bucket
             return
-        slots = self._slots
-        if b - cur >= SLOTS:
-            slots[:] = [0] * SLOTS
-        else:
-            for i in range(cur + 1, b + 1):
-                slots[i % SLOTS] = 0
+        _zero(self._slots, cur, b, SLOTS)
         self._bucket = b
         sec = b // 10
         hs = self._hsec
         if sec > hs:
-            h = self._hist
-            if sec - hs >= HIST:
-                h[:] = [0] * HIST
-            else:
-                for i in range(hs + 1, sec + 1):
-                    h[i % HIST] = 0
+            _zero(self._hist, hs, sec, HIST)
             self._hsec = sec
 
     # ------------------------------------------------------------------ integrity
