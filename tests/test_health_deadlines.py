@@ -120,6 +120,11 @@ def test_quiet_streams_cost_nothing_per_tick():
         t = round(t + TICK, 6)
         engine.frame("c", "BUSY book 0.01", t)
     assert engine.deadlines.evaluations - before <= 100 + 1
+    # and the heap holds about one deadline per stream, however many deadlines moved
+    for _ in range(2000):
+        t = round(t + 0.01, 6)
+        engine.frame("c", f"S{int(t * 100) % n} trades 0.01", t)
+    assert len(engine.deadlines) <= 3 * (n + 2) + 1024
 
 
 class Status:

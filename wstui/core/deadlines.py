@@ -21,7 +21,7 @@ stale state is stamped when its threshold ran out).
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any, Callable, Iterable
 
 from .stream import FIRST_FRAME_FACTOR, Link
@@ -37,6 +37,7 @@ class Deadlines:
         self.dirty: list = []  # streams touched since the last tick (each once: Stream.sched_dirty)
         self._heap: list[tuple[float, int, Any]] = []  # (due, seq, stream or link); stale entries skipped
         self._seq = 0
+        self._items = 0  # streams and links in our charge
         self.evaluations = 0  # streams judged by run() so far (a cost counter for tests and benchmarks)
 
     def __len__(self) -> int:
@@ -47,11 +48,14 @@ class Deadlines:
         """Take charge of ``st``: it is judged at the next tick."""
         st.sched_queue = self.dirty
         st.sched_dirty = False
+        self._items += 1
         st.touch()
 
     def add_link(self, link, base: float) -> None:
         """``link`` carries a stream judged against threshold ``base``: time its silence for it."""
         if base not in link.sched_bases:
+            if not link.sched_bases:
+                self._items += 1
             link.sched_bases = link.sched_bases + (base,)
             self._link_due(link, link.sched_checked)
 
@@ -102,6 +106,11 @@ class Deadlines:
                     self._seq += 1
                     heappush(heap, (d, self._seq, st))
         self.evaluations += n
+        if len(heap) > 3 * self._items + 1024:
+            # a deadline moved earlier leaves its later entry behind until its time: drop those now, so
+            # the heap holds about one entry per stream however the deadlines move
+            heap[:] = [e for e in heap if e[2].sched_due == e[0]]
+            heapify(heap)
         return n
 
     # ---------------------------------------------------------------- links
