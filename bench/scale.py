@@ -65,9 +65,19 @@ def specs(streams: int) -> list[str]:
     return [f"kraken:X{i:04d}/USD" for i in range(streams // 2)]
 
 
+SYMBOLS_PER_CONN = 250  # Kraken declares no streams-per-connection limit; the engine takes 1,000 per connection
+
+
 def make(streams: int, port: int) -> tuple[Engine, Live]:
     engine = Engine(source="live", stale_after=30.0)
-    live = Live(build_feeds(specs(streams), {"kraken": f"ws://127.0.0.1:{port}"}), ping_interval=20, ping_timeout=20)
+    engine.focus = frozenset()  # as `wstui watch` runs: no book shown until a view (the TUI) sets its own
+    syms = specs(streams)
+    feeds = []
+    for i in range(0, len(syms), SYMBOLS_PER_CONN):  # 500 streams (books and trades) per connection
+        for f in build_feeds(syms[i:i + SYMBOLS_PER_CONN], {"kraken": f"ws://127.0.0.1:{port}"}):
+            f.conn_id = f"KRAKEN.ws.{len(feeds) + 1}"
+            feeds.append(f)
+    live = Live(feeds, ping_interval=20, ping_timeout=20)
     return engine, live
 
 
@@ -81,6 +91,8 @@ def headless(streams: int, port: int, seconds: float, warmup: float) -> dict:
     wall = time.perf_counter() - t0
     out = {"cpu": (time.process_time() - c0) / wall, "rate": (engine.messages - m0) / wall, "rss": rss_mb(),
            "streams": len(engine.streams)}
+    if out["streams"] != streams:
+        print(f"  ({streams} streams asked, {out['streams']} in the engine)", flush=True)
     th.stop()
     return out
 

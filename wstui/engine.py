@@ -19,11 +19,13 @@ import time
 import traceback
 from collections import deque
 from fnmatch import fnmatchcase
-from typing import Any, Callable
+from itertools import islice
+from typing import Any, Callable, Iterable
 
 from .core.book import BadLevel
+from .core.deadlines import Deadlines
 from .core.snapshot import BadRecord, ConnView, Snapshot, SourceStatus, StatusSource, StreamView
-from .core.stream import BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
+from .core.stream import BACKLOG_FRAMES, BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
 from .core.text import clean
 from .venues import venue_for
 from .venues.base import FetchCallback, Unsolicited, Venue
@@ -207,7 +209,8 @@ class Engine:
         """Streams whose book and tape a view shows now (None: every stream's).  Published snapshots carry
         the full book and tape only for these; every other stream is a cheap row (its counts, state,
         rates).  A view sets it (the TUI: the selected market); the headless summary leaves it None."""
-        self._views: dict[str, tuple[int, float, bool, StreamView]] = {}  # key -> (version, built, full, view)
+        self._views = _Views()  # the published views, rebuilt when their stream changed or they aged
+        self.deadlines = Deadlines()  # health judged when a stream changed or a deadline of it came
 
     def set_source(self, source: StatusSource) -> None:
         """The source driving this engine: its ``status()`` goes into every snapshot."""
@@ -245,6 +248,7 @@ class Engine:
                         frames=FRAMES_KEPT if frames else 0)
             st.exch_offset = self.exch_offset
             self.streams[k] = st
+            self.deadlines.add(st)
         return st
 
     def attach(self, st: Stream, conn: Conn | None = None) -> None:
@@ -252,6 +256,8 @@ class Engine:
         again = st.key in self._ever_connected
         self._ever_connected.add(st.key)
         st.connection_up(self.now, reconnect=again, link=conn)
+        if conn is not None:
+            self.deadlines.add_link(conn, st.stale_after)
 
     def bad(self, error: str, line: int | None = -1, file: str | None = None) -> None:
         """Record a bad input (capture line, frame) with its file and line; never fatal."""
@@ -318,6 +324,8 @@ class Engine:
         conn.messages += 1
         conn.bytes += n
         conn.last_ts = ts
+        if conn.sched_marked:  # its first frame, or the first after a silence: its streams are judged again
+            self.deadlines.link_woke(conn, conn.streams.values())
         conn.recent.append((ts, data))
         self.messages += 1
         self.bytes += n
@@ -434,10 +442,13 @@ class Engine:
         src = self.status_source
         if src is not None:  # frames received and not yet processed: lag that is our own fault
             backlog = src.status().backlog_frames
+            behind = backlog > BACKLOG_FRAMES
             for c in self.conns.values():
+                if (c.backlog > BACKLOG_FRAMES) is not behind:  # lagging's cause may change
+                    for st in c.streams.values():
+                        st.touch()
                 c.backlog = backlog
-        for st in self.streams.values():
-            st.evaluate(now)
+        self.deadlines.run(now, _members)
 
     def end(self, ts: float | None = None) -> None:
         if self._pending:
@@ -460,8 +471,8 @@ class Engine:
         p50, p99 = st.latency_ms()
         book = st.book
         if book is not None:
-            bids = tuple(book.bids.top(depth))
-            asks = tuple(book.asks.top(depth))
+            bids = tuple(book.bids.top(depth)) if depth else ()
+            asks = tuple(book.asks.top(depth)) if depth else ()
             levels = (len(book.bids), len(book.asks))
             updates = book.updates
         else:
@@ -469,11 +480,7 @@ class Engine:
             levels = (0, 0)
             updates = 0
         tape = st.tape
-        if tape:
-            n = min(ntrades, len(tape))
-            trades = tuple(tape[-1 - i] for i in range(n))
-        else:
-            trades = ()
+        trades = tuple(islice(reversed(tape), ntrades)) if tape and ntrades > 0 else ()
         return StreamView(
             key=st.key, venue=st.venue, symbol=st.symbol, channel=st.channel, state=st.state,
             state_since=st.state_since, reason=st.compute_state(now)[2], cause=st.cause, messages=st.messages, bytes=st.bytes,
@@ -525,27 +532,11 @@ class Engine:
         return tuple(head) + evs, len(head)
 
     def _stream_views(self, depth: int, ntrades: int) -> tuple[StreamView, ...]:
-        """Every stream's view.  A stream that did not change since its view was built (same version) and
-        is not in focus keeps that view up to ``VIEW_REUSE_S``: with thousands of quiet streams, a snapshot
-        costs what changed and what is looked at, not the number of streams."""
-        focus = self.focus
-        now = self.now
-        cache = self._views
-        out = []
-        ended = self.ended
-        # the hour history goes with the focused streams (a handful); with no focus, only while few
-        hour_all = focus is not None or len(self.streams) <= HOUR_ALL_MAX
-        for st in self.streams.values():
-            full = focus is None or st.key in focus
-            hit = cache.get(st.key)
-            if (hit is not None and hit[0] == st.version and hit[2] == full and not ended
-                    and 0.0 <= now - hit[1] < VIEW_REUSE_S):
-                out.append(hit[3])
-                continue
-            v = self.view(st, depth, ntrades, hour_all) if full else self.view(st, 0, 0)
-            cache[st.key] = (st.version, now, full, v)
-            out.append(v)
-        return tuple(out)
+        """Every stream's view.  A stream that did not change since its view was built (same version), and
+        did not enter or leave the focus, keeps that view up to ``VIEW_REUSE_S``: with thousands of quiet
+        streams, a snapshot costs what changed and what is looked at, not the number of streams (see
+        :class:`_Views`)."""
+        return self._views.update(self, depth, ntrades)
 
     def publish(self) -> Snapshot:
         snap = self.snapshot()
@@ -560,6 +551,82 @@ class Engine:
 
 
 _NO_STATUS = SourceStatus()
+
+
+class _Views:
+    """The engine's streams' views, in stream order, kept between snapshots.  Each snapshot rebuilds only
+    the views of streams whose version moved (one compare per stream), of those built ``VIEW_REUSE_S``
+    ago (a queue in build order: their ages and rates moved on) and of those entering or leaving the
+    focus (full book and tape, or a cheap row); once the source ended, every view, every time."""
+
+    def __init__(self) -> None:
+        self.streams: list[Stream] = []
+        self.index: dict[str, int] = {}  # stream key -> position
+        self.versions: list[int] = []  # each view's stream version when built
+        self.built: list[float] = []  # engine clock when each view was built
+        self.full: list[bool] = []  # built with its book and tape
+        self.views: list[StreamView | None] = []
+        self.queue: deque[tuple[float, int]] = deque()  # (built, position), oldest first
+        self.focus: frozenset[str] | None = None
+        self.now = float("-inf")
+
+    def update(self, engine: "Engine", depth: int, ntrades: int) -> tuple[StreamView, ...]:
+        now = engine.now
+        focus = engine.focus
+        streams = self.streams
+        if len(engine.streams) < len(streams) or now < self.now:  # (streams never go, the clock never runs
+            self.__init__()  # back; if either did, start over)
+            streams = self.streams
+        self.now = now
+        n0 = len(streams)
+        if len(engine.streams) > n0:
+            for st in islice(engine.streams.values(), n0, None):
+                self.index[st.key] = len(streams)
+                streams.append(st)
+                self.versions.append(-1)
+                self.built.append(now)
+                self.full.append(False)
+                self.views.append(None)
+        versions = self.versions
+        if engine.ended:
+            todo: Iterable[int] = range(len(streams))
+        else:
+            todo = [i for i, st in enumerate(streams) if st.version != versions[i]]
+            q, built = self.queue, self.built
+            while q and now - q[0][0] >= VIEW_REUSE_S:  # (the very test a view's reuse always had)
+                t, i = q.popleft()
+                if built[i] == t:
+                    todo.append(i)
+            if focus != self.focus:
+                old = self.focus
+                if focus is None or old is None:
+                    fulls = self.full
+                    todo.extend(i for i, st in enumerate(streams) if (focus is None or st.key in focus) != fulls[i])
+                else:
+                    index = self.index
+                    todo.extend(index[k] for k in old ^ focus if k in index)
+            if len(todo) > 1:
+                todo = dict.fromkeys(todo)
+        self.focus = focus
+        views, built, fulls, q = self.views, self.built, self.full, self.queue
+        view = engine.view
+        # the hour history goes with the focused streams (a handful); with no focus, only while few
+        hour_all = focus is not None or len(streams) <= HOUR_ALL_MAX
+        for i in todo:
+            st = streams[i]
+            full = focus is None or st.key in focus
+            views[i] = view(st, depth, ntrades, hour_all) if full else view(st, 0, 0)
+            versions[i] = st.version
+            built[i] = now
+            fulls[i] = full
+            q.append((now, i))
+        if len(q) > 4 * len(streams) + 64:  # (when everything is rebuilt every time: the source ended)
+            self.queue = deque((t, i) for t, i in q if built[i] == t)
+        return tuple(views)  # type: ignore[arg-type]
+
+
+def _members(conn: Conn):
+    return conn.streams.values()
 
 
 def _brief(exc: BaseException) -> str:

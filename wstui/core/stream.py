@@ -94,6 +94,21 @@ CLOCK_BUCKETS = 60  # buckets kept: the baseline is the lowest latency of the la
 BACKLOG_FRAMES = 1000  # more frames than this waiting: lagging is our fault (backlog)
 
 
+def _zero(ring: list[int], cur: int, new: int, size: int) -> None:
+    """Zero the buckets after ``cur`` up to ``new`` (included) of a ring of ``size`` (slices, not a loop)."""
+    if new <= cur:
+        return
+    if new - cur >= size:
+        ring[:] = [0] * size
+        return
+    a, e = (cur + 1) % size, new % size + 1
+    if a < e:
+        ring[a:e] = [0] * (e - a)
+    else:
+        ring[a:] = [0] * (size - a)
+        ring[:e] = [0] * e
+
+
 class Link:
     """What a connection proves about its streams' freshness (the engine's connection extends it).
 
@@ -111,6 +126,12 @@ class Link:
         self.clock_mins: list[float] = []  # per-bucket lowest latency, oldest first
         self.clock_bucket = -1
         self.clock_base: float | None = None
+        # timed by core.deadlines.Deadlines: the thresholds of its streams, its pending deadline, when
+        # its silence was last checked, and whether a frame must have its streams judged again
+        self.sched_bases: tuple[float, ...] = ()
+        self.sched_due = INF
+        self.sched_checked = ts
+        self.sched_marked = True  # (no frame yet)
 
     def silent_for(self, now: float) -> float:
         last = self.last_ts
@@ -187,6 +208,7 @@ class Stream:
         "_slots", "_bucket", "hist", "_lat", "_lat_n", "_lag", "_sink",
         "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
         "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id", "snap_queue",
+        "sched_queue", "sched_dirty", "sched_due",
     )
 
     def __init__(
@@ -265,6 +287,11 @@ class Stream:
         self.last_problem: Problem | None = None
         self.flow_ts = now  # the first message on the current connection
         self.end_state = ""  # the state when the source ended (the headless exit status reads it)
+        # judged on deadlines (core.deadlines): touched streams go on sched_queue (once: sched_dirty) and
+        # are judged at the next tick; sched_due is the pending deadline
+        self.sched_queue: list | None = None
+        self.sched_dirty = False
+        self.sched_due = INF
 
     # ------------------------------------------------------------------ hot path
     def data(self, ts: float, nbytes: int, exch_ts: float | None = None) -> None:
@@ -273,6 +300,8 @@ class Stream:
         self.bytes += nbytes
         self.last_size = nbytes
         self.version += 1
+        if not self.sched_dirty:
+            self.touch()
         if self.first_ts is None:
             self.first_ts = ts
         last = self.last_ts
@@ -313,12 +342,7 @@ class Stream:
         cur = self._bucket
         if b <= cur:  # the clock never runs backwards here; keep counting in the current bucket
             return
-        slots = self._slots
-        if b - cur >= SLOTS:
-            slots[:] = [0] * SLOTS
-        else:
-            for i in range(cur + 1, b + 1):
-                slots[i % SLOTS] = 0
+        _zero(self._slots, cur, b, SLOTS)
         self._bucket = b
         self.hist.roll(b // 10)
 
@@ -342,6 +366,7 @@ class Stream:
 
     def mark_out_of_sync(self, reason: str, ts: float, cause: str = BOOK_BAD_FRAME) -> None:
         self.version += 1
+        self.touch()
         if self.book_state is not BOOK_BAD:
             self.book_state = BOOK_BAD
             self.out_of_sync_reason = reason
@@ -351,6 +376,7 @@ class Stream:
     def book_rebuilt(self, ts: float, how: str = "snapshot") -> None:
         """A snapshot was applied: the book is correct again."""
         self.version += 1
+        self.touch()
         if self.book_state is BOOK_BAD:
             self.resyncs += 1
             self.emit("resync", f"book rebuilt from {how} after {self.out_of_sync_reason}", ts)
@@ -364,6 +390,7 @@ class Stream:
         if self.book_state is BOOK_OK:
             self.book_state = BOOK_EMPTY
         self.version += 1
+        self.touch()
 
     def check_crossed(self, ts: float) -> None:
         book = self.book
@@ -373,6 +400,7 @@ class Stream:
         if c != self.crossed:
             self.crossed = c
             self.version += 1
+            self.touch()
             if c:
                 self.emit("crossed", f"best bid {book.best_bid()} >= best ask {book.best_ask()}", ts)
             else:
@@ -414,6 +442,7 @@ class Stream:
         """The venue acknowledged this stream's subscription: for a book a snapshot is now due."""
         if self.acked_ts is None or self.acked_ts < self.declared_ts:
             self.acked_ts = ts
+            self.touch()
 
     def connection_up(self, ts: float, reconnect: bool, link: Link | None = None) -> None:
         if reconnect:
@@ -424,17 +453,28 @@ class Stream:
         self.declared_ts = ts
         if self.book is not None:
             self.awaiting_snapshot()
+        self.touch()
         self.evaluate(ts)
 
     def connection_down(self, ts: float) -> None:
         self.down = True
+        self.touch()
         self.evaluate(ts)
 
     def end(self, ts: float) -> None:
         if not self.ended:
             self.end_state = self.state
         self.ended = True
+        self.touch()
         self.evaluate(ts)
+
+    def touch(self) -> None:
+        """Something its health depends on changed: judge it at the next tick (core.deadlines)."""
+        if not self.sched_dirty:
+            self.sched_dirty = True
+            q = self.sched_queue
+            if q is not None:
+                q.append(self)
 
     # ------------------------------------------------------------------ reading
     def rates(self, now: float) -> tuple[float, float]:
@@ -443,13 +483,15 @@ class Stream:
         if b > self._bucket:
             self._advance(b)
         slots = self._slots
-        cur = self._bucket
-        last1 = sum(slots[i % SLOTS] for i in range(cur - 9, cur + 1))
+        a, b = (self._bucket - 9) % SLOTS, self._bucket % SLOTS + 1  # the last 10 buckets (slices: cheap)
+        last1 = sum(slots[a:b]) if a < b else sum(slots[a:]) + sum(slots[:b])
         return float(last1), sum(slots) / 10.0
 
     def history(self, now: float, n: int = 60) -> tuple[int, ...]:
         """Messages per second for the last ``n`` whole seconds, oldest first."""
-        self.rates(now)
+        b = int(now * 10)
+        if b > self._bucket:
+            self._advance(b)
         return self.hist.recent(now, n)
 
     def latency_ms(self) -> tuple[float | None, float | None]:
@@ -581,6 +623,32 @@ class Stream:
         if first:
             return CONNECTING, "", "waiting for the first message"
         return LIVE, "", ""
+
+    def next_deadline(self, now: float) -> float:
+        """The first instant after ``now`` (give or take a millisecond) at which :meth:`compute_state`
+        may answer differently if nothing else happens to the stream (INF: never); what its connection
+        proves is timed per connection (core.deadlines).  Every time comparison there has its threshold
+        here (an extra one only costs a judgement)."""
+        if self.ended or self.down:
+            return INF  # only an event (connection up) ends these
+        last = self.last_ts
+        ref = self.declared_ts
+        first = last is None or last < ref
+        base = self.stale_after
+        r = ref if first else last
+        cands = [r + base]  # stale (explicit) or quiet
+        if not self.stale_explicit:
+            if not first:
+                cands.append(r + self.silence_limit)  # this stream alone silent far beyond its normal
+            elif self.acked_ts is not None:
+                cands.append(self.acked_ts + base)  # acknowledged, no first message
+        if self.book is not None and self.book_state is BOOK_EMPTY:
+            cands.append(self.flow_ts + base)  # data flows, no snapshot
+        n, at, _ = self._lag
+        if n != self._lat_n:
+            cands.append(at + LAG_EVERY)  # new latency samples: the lagging verdict is due
+        lo = now - 1e-3
+        return min((c for c in cands if c > lo), default=INF)
 
     def evaluate(self, now: float) -> str:
         """Recompute the state; a change is raised as an event stamped when it happened."""

@@ -93,15 +93,23 @@ REPLAY_ACTIONS = frozenset(("pause", "speed", "restart"))
 FOLLOW_HINT = "following the busiest book; ↑↓ to pick|busiest book; ↑↓ to pick|auto: busiest"
 
 
-def pick(snap: Snapshot, key: str | None) -> tuple[StreamView | None, str, StreamView | None, str]:
+def pick(snap: Snapshot, key: str | None, views: dict[str, StreamView] | None = None,
+         markets: dict[tuple[str, str], list[str]] | None = None) -> tuple[StreamView | None, str, StreamView | None, str]:
     """The book and the trades stream shown for a selected stream: the stream itself when it has a book
-    (or a tape), else the stream of the same venue and symbol that has one.  With a note when none."""
-    sel = snap.stream(key) if key else None
+    (or a tape), else the stream of the same venue and symbol that has one.  With a note when none.
+    ``views``/``markets``: the snapshot's streams by key and by market (the streams table keeps them), so
+    thousands of streams are not scanned every frame."""
+    if views is not None and markets is not None:
+        sel = views.get(key) if key else None
+        same = [views[k] for k in markets.get((sel.venue, sel.symbol), ()) if k in views] if sel is not None else []
+    else:
+        sel = snap.stream(key) if key else None
+        same = snap.streams
     if sel is None:
         return None, "select a stream in the table below", None, "select a stream"
     book = sel if sel.has_book else None
     tape = sel if sel.has_tape or sel.has_frames else None  # a feed with no trades shows its frames
-    for s in snap.streams:
+    for s in same:
         if s.venue == sel.venue and s.symbol == sel.symbol:
             if book is None and s.has_book:
                 book = s
@@ -417,7 +425,7 @@ class WstuiApp(App):
             text = header_text(snap, width, error)
             if self.frozen:
                 text.append(" ❄ FROZEN: space resumes ", "bold reverse")
-            self.w_header.update(text)
+            self.w_header.update(text, layout=False)  # one line (app.tcss): no layout pass every frame
             if isinstance(self.screen, ViewScreen):
                 self.screen.set_header(text)
         btext, level = banner_text(snap, error)
@@ -425,7 +433,7 @@ class WstuiApp(App):
         if bkey != self._banner_key:
             self._banner_key = bkey
             banner = self.w_banner
-            banner.update(btext)
+            banner.update(btext, layout=False)  # one line, like the header
             banner.set_classes(f"-{level}")
         if snap is None or snap is self.snap or self.frozen:
             if snap is not None and not self.frozen and self.w_table.hold_expired():  # a held problem's time is up
@@ -472,11 +480,18 @@ class WstuiApp(App):
         if sel is not None:
             markets.add((sel.venue, sel.symbol))
         if isinstance(self.screen, StreamDetail):  # its stream's hour history comes with focused views
-            markets.add(next(((s.venue, s.symbol) for s in snap.streams if s.key == self.screen.key), ("", "")))
+            d = views.get(self.screen.key) if table.snap is snap else snap.stream(self.screen.key)
+            if d is not None:
+                markets.add((d.venue, d.symbol))
+        if table.snap is snap:
+            by = table.markets  # (the table holds this snapshot's streams, indexed by market)
+            return frozenset(k for m in markets for k in by.get(m, ()))
         return frozenset(s.key for s in snap.streams if (s.venue, s.symbol) in markets)
 
     def _show_selection(self, snap: Snapshot) -> None:
-        book, bnote, tape, tnote = pick(snap, self.selected)
+        table = self.w_table
+        index = table.views if table.snap is snap else None  # this snapshot's streams, by key and market
+        book, bnote, tape, tnote = pick(snap, self.selected, index, table.markets if index is not None else None)
         ladder = self.w_ladder
         ladder.hint = FOLLOW_HINT if self.follow_busiest else ""
         ladder.update_view(book, bnote)

@@ -21,6 +21,7 @@ that came and went between two looks (a 0.4 s disconnect) is held on screen: its
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, insort
 
 from textual import events
 from textual.binding import Binding
@@ -224,6 +225,12 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.reverse = False
         self._fit: dict[int, int] = {}  # widths of the fit-the-content columns, over every stream
         self._fit_keys: frozenset[str] = frozenset()
+        self._fit_w: dict[str, tuple[int, ...]] = {}  # stream key -> the widths of its fit-the-content cells
+        self.snap: Snapshot | None = None
+        self.markets: dict[tuple[str, str], list[str]] = {}  # (venue, symbol) -> its streams, in snapshot order
+        self._calm: dict[str, int] = {}  # the calm rows -> their severity (see _worst_first)
+        self._calm_rows: list[tuple[int, tuple, str]] = []  # (severity, name, key) of the calm rows, sorted
+        self._names: dict[str, tuple] = {}  # stream key -> its sort_key (a name never changes)
         self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
         self._first = True
         self._now: float | None = None  # the engine clock of the last snapshot
@@ -243,12 +250,14 @@ class StreamsTable(LinesWidget, can_focus=True):
         return cells(self.views[key], self.is_held(key), self._now, self.multi)[COL_INDEX[column]][0]
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
+        self.snap = snap  # views and markets index this snapshot's streams
         self.views = {s.key: s for s in snap.streams}
         self._now = snap.now
         multi = len({s.monitor for s in snap.streams}) > 1
         if multi != self.multi:
             self.multi = multi
             self._fit_keys = frozenset()  # measure the venue column again
+            self._fit_w.clear()
         wall = time.monotonic()
         held_map = self._held
         for s in snap.streams:
@@ -270,8 +279,12 @@ class StreamsTable(LinesWidget, can_focus=True):
         words = self.filter.lower().split()
         if words:
             views = [s for s in views if matches(s, words)]
-        by = worst_key if self.sort == "worst" else _BY[self.sort]
-        ordered = sorted(views, key=by, reverse=self.reverse)
+        if self.sort == "worst":
+            ordered = self._worst_first(views)
+            if self.reverse:
+                ordered.reverse()  # (keys are unique: reversed is the reverse sort)
+        else:
+            ordered = sorted(views, key=_BY[self.sort], reverse=self.reverse)
         keep_line = keep if keep is not None else (self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None)
         if self.group is None:
             lines = [s.key for s in ordered]
@@ -302,9 +315,58 @@ class StreamsTable(LinesWidget, can_focus=True):
         names = frozenset(self.views)
         if names != self._fit_keys:  # the set of streams changed: measure the name columns again
             self._fit_keys = names
-            self._fit = {i: max([len(COLUMNS[i][1])] + [cell_len(cells(s, multi=self.multi)[i][0])
-                                                         for s in self.views.values()])
-                         for i, c in enumerate(COLUMNS) if c[2] is None}
+            markets: dict[tuple[str, str], list[str]] = {}
+            for v in self.views.values():
+                markets.setdefault((v.venue, v.symbol), []).append(v.key)
+            self.markets = markets
+            # the fit-the-content columns are the names (venue, symbol, channel): measured once per stream
+            fit_cols = [i for i, c in enumerate(COLUMNS) if c[2] is None]
+            fit_w = self._fit_w
+            for k in names:
+                if k not in fit_w:
+                    row = cells(self.views[k], multi=self.multi)
+                    fit_w[k] = tuple(cell_len(row[i][0]) for i in fit_cols)
+            self._fit = {i: max([len(COLUMNS[i][1])] + [fit_w[k][j] for k in names]) for j, i in enumerate(fit_cols)}
+
+    def _worst_first(self, views) -> list[StreamView]:
+        """``views`` worst first, as ``sorted(views, key=worst_key)`` gives, without sorting thousands of
+        rows with a Python key every frame: the rows an age orders (alarms, connecting) are sorted each
+        time on plain tuples; the calm rows (live, quiet, ended: by state, then name) stay in a sorted
+        list that only the rows which became calm, changed state or left are taken out of or put into."""
+        names = self._names
+        sev = SEVERITY
+        urgent = []
+        calm: dict[str, int] = {}
+        for s in views:
+            k = s.key
+            r = sev.get(s.state, 5)
+            if r < 5:
+                nm = names.get(k)
+                if nm is None:
+                    nm = names[k] = sort_key(s)
+                urgent.append((r, -(s.last_age_s or 0.0), nm, k))
+            else:
+                calm[k] = r
+        last = self._calm
+        rows = self._calm_rows
+        if calm != last:
+            gone = [k for k, r in last.items() if calm.get(k) != r]
+            came = [k for k, r in calm.items() if last.get(k) != r]
+            got = self.views
+            for k in came:
+                if k not in names:
+                    names[k] = sort_key(got[k])
+            if len(gone) + len(came) > 64 + len(rows) // 16:
+                rows = self._calm_rows = sorted((r, names[k], k) for k, r in calm.items())
+            else:
+                for k in gone:
+                    del rows[bisect_left(rows, (last[k], names[k], k))]
+                for k in came:
+                    insort(rows, (calm[k], names[k], k))
+            self._calm = calm
+        urgent.sort()
+        got = self.views
+        return [got[u[3]] for u in urgent] + [got[c[2]] for c in rows]
 
     def hold_expired(self) -> bool:
         """A held row whose time is up (its cells must be redrawn even with no new snapshot)."""
