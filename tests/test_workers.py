@@ -145,3 +145,35 @@ def test_options_that_do_not_go_with_workers_are_refused_clearly(tmp_path):
                            capture_output=True, text=True, timeout=30, env=ENV)
         assert p.returncode == 2 and words in p.stderr, (extra, p.stderr)
         no_traceback(p.stderr)
+
+
+def test_each_worker_spends_its_part_of_the_venues_per_address_budgets():
+    """N workers share one address: each opens at most 1/N of the venue's new connections per window and
+    spends at most 1/N of its REST weight per minute."""
+    import asyncio
+    import dataclasses
+
+    from wstui.io.live import Live
+    from wstui.io.spec import build_feeds
+    from wstui.venues.binance import BinanceFutures
+
+    feeds = build_feeds(["binance-futures:BTCUSDT"])
+    assert Live(feeds)._budget(2400) == 2400
+    half = Live(feeds, share=0.5)
+    assert half._budget(2400) == 1200
+    saved = BinanceFutures.limits
+    BinanceFutures.limits = dataclasses.replace(saved, conns_per_window=(4, 0.4))
+    try:
+        async def opens() -> list[float]:
+            t0 = asyncio.get_running_loop().time()
+            out = []
+            for _ in range(3):
+                await half._connect_slot(feeds[0])
+                out.append(asyncio.get_running_loop().time() - t0)
+            return out
+
+        times = asyncio.run(opens())
+    finally:
+        BinanceFutures.limits = saved
+    assert times[0] < 0.1 and times[1] < 0.1  # 2 of the window's 4: this worker's half
+    assert times[2] >= 0.35  # the third waits for the window

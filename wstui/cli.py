@@ -443,11 +443,13 @@ def live_setup(args):
     unused = set(endpoints) - {f.venue.name for f in feeds}
     if unused:
         raise SpecError(f"--endpoint for {', '.join(sorted(unused))} but no stream of that venue")
+    share = 1.0
     if getattr(args, "worker", None):  # one worker of watch --workers N: its share of the plant
         from .io.share import parse_worker, worker_feeds
 
         index, n = parse_worker(args.worker)
         feeds = worker_feeds(specs, endpoints, args.send, index, n)
+        share = 1.0 / n  # and of the venues' per-address budgets
     stale = getattr(args, "stale_after", None) or cfg.stale_after  # None: the default, learned per stream
     lag = getattr(args, "lag_after", None) or cfg.lag_after or 3.0
     args.stale_after, args.lag_after = stale, lag  # what the UI shows is what the engine uses
@@ -461,7 +463,7 @@ def live_setup(args):
     if out:
         recorder = Recorder(out, exchange=capture_exchange(feeds), config=capture_config(feeds, specs))
     source = Live(feeds, duration=args.duration, recorder=recorder, ping_interval=args.ping_interval,
-                  ping_timeout=args.ping_timeout, backoff_cap=args.backoff_max)
+                  ping_timeout=args.ping_timeout, backoff_cap=args.backoff_max, share=share)
     return engine, source, recorder
 
 

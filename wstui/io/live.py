@@ -119,8 +119,12 @@ class Live:
         resync_timeout: float | None = None,
         rest_spacing: float = REST_SPACING_S,
         rng=random.random,
+        share: float = 1.0,
     ) -> None:
         self.feeds: list[Feed] = list(feeds)
+        # this process's part of each venue's per-address budgets (new connections per window, REST weight
+        # per minute): 1/N in each of ``watch --workers N``'s workers, which share one address
+        self.share = min(1.0, max(0.0, share)) or 1.0
         self.duration = duration
         self.recorder = recorder
         self.ping_interval = ping_interval
@@ -554,6 +558,7 @@ class Live:
         if lim is None:
             return
         count, window = lim
+        count = max(1, int(count * self.share))
         q = self._connect_times.setdefault(f.venue.name, deque())
         said = False
         while True:
@@ -655,7 +660,11 @@ class Live:
         lim = getattr(venue, "limits", None)
         self.rest.get(conn.conn_id, url, self.rest_url(f, url), callback, self._deliver,
                       weight=getattr(lim, "snapshot_weight", None) or 1,
-                      per_min=getattr(lim, "rest_weight_per_min", None), waiter=stream)
+                      per_min=self._budget(getattr(lim, "rest_weight_per_min", None)), waiter=stream)
+
+    def _budget(self, per_min: int | None) -> int | None:
+        """A venue's REST weight per minute, this process's part of it."""
+        return None if per_min is None else max(1, int(per_min * self.share))
 
     def _show_queue(self) -> None:
         """Books whose REST snapshot waits its turn show their place and the estimated wait (``snapshot
