@@ -11,14 +11,13 @@ read one merged snapshot.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import time
 from typing import Any
 
 from .core.stream import Event
 from .io.workers import WorkerPool, free_ports, last_words, worker_argv
-from .remote.client import AttachSource, RemoteEngine
+from .remote.client import AttachSource, RemoteEngine, run_headless_view
 
 
 class WorkersSource:
@@ -64,10 +63,8 @@ def refuse(args) -> str | None:
 
 
 def cmd_workers(args: Any) -> int:
-    from .cli import exit_status, run_tui, serving, write_out
+    from .cli import run_tui
     from .io.spec import SpecError
-    from .runner import run_source
-    from .summary import summary_json, summary_text
 
     bad = refuse(args)
     if bad:
@@ -94,29 +91,6 @@ def cmd_workers(args: Any) -> int:
     if not args.headless:
         return run_tui(engine, source, args)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: source.stop())
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, source.stop)
-        await run_source(engine, source, args.fps)
-
-    with serving(engine, args):
-        asyncio.run(main())
-    snap = engine.latest or engine.publish()
-    if not any(m.ever for m in attach.monitors):
-        why = "; ".join(f"{w.name}: {last_words(w.stderr) or 'no answer'}" for w in pool.workers)
-        print(f"wstui: error: no worker could be reached ({why})", file=sys.stderr)
-        return 2
-    import orjson
-
-    text = orjson.dumps(summary_json(snap, args.levels)).decode() if args.json else summary_text(snap)
-    write_out(text + "\n")
-    status = exit_status(snap)
-    if any(not m.connected for m in attach.monitors):
-        status = max(status, 1)  # a worker not reached (or lost) at the end is not healthy
-    if args.duration is None and status == 1:
-        return 0  # a service stopped when told
-    return status
+    by_name = {w.name: w for w in pool.workers}
+    return run_headless_view(engine, source, attach.monitors, args, "no worker could be reached",
+                             lambda m: last_words(by_name[m.label].stderr) if m.label in by_name else "")

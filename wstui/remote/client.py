@@ -536,13 +536,7 @@ def check_url(u: str) -> str | None:
 
 def cmd_attach(args: Any) -> int:
     """``wstui attach URL ... [--token-file F] [--headless [--json] [--duration S]]``."""
-    import signal
-
-    import orjson
-
-    from ..cli import exit_status, run_tui, serving, write_out
-    from ..runner import run_source
-    from ..summary import summary_json, summary_text
+    from ..cli import run_tui
     from .server import ListenError, read_token
 
     for u in args.urls:
@@ -560,6 +554,22 @@ def cmd_attach(args: Any) -> int:
                           log=sys.stderr if args.headless else None)
     if not args.headless:
         return run_tui(engine, source, args)
+    return run_headless_view(engine, source, source.monitors, args, "could not attach to any monitor")
+
+
+def run_headless_view(engine: RemoteEngine, source: Any, monitors: list[Monitor], args: Any, none_reached: str,
+                      why: Callable[[Monitor], str] | None = None) -> int:
+    """Run ``source`` (attached to ``monitors``) headless until --duration or a signal, with --metrics and
+    --events beside it, then print the summary.  Exit 0 all healthy, 1 some stream unhealthy or a monitor
+    lost at the end (0 for a service stopped when told), 2 when no monitor was ever reached."""
+    import signal
+
+    import orjson
+
+    from ..cli import exit_status, serving, write_out
+    from ..runner import run_source
+    from ..summary import summary_json, summary_text
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: source.stop())
 
@@ -572,14 +582,14 @@ def cmd_attach(args: Any) -> int:
     with serving(engine, args):
         asyncio.run(main())
     snap = engine.latest or engine.publish()
-    if not any(m.ever for m in source.monitors):
-        why = "; ".join(f"{m.label}: {m.refused or m.down_reason}" for m in source.monitors)
-        print(f"wstui: error: could not attach to any monitor ({why})", file=sys.stderr)
+    if not any(m.ever for m in monitors):
+        told = "; ".join(f"{m.label}: {(why(m) if why else '') or m.refused or m.down_reason}" for m in monitors)
+        print(f"wstui: error: {none_reached} ({told})", file=sys.stderr)
         return 2
     text = orjson.dumps(summary_json(snap, args.levels)).decode() if args.json else summary_text(snap)
     write_out(text + "\n")
     status = exit_status(snap)
-    if any(not m.connected for m in source.monitors):
+    if any(not m.connected for m in monitors):
         status = max(status, 1)  # a monitor not reached (or lost) at the end is not healthy
     if args.duration is None and status == 1:
         return 0  # a service stopped when told
