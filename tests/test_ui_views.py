@@ -31,8 +31,9 @@ async def test_books_view_shows_every_book_side_by_side_with_the_cross_venue_top
     async with app.run_test(size=(120, 40)) as pilot:
         assert await until(pilot, lambda: ended(app))
         await pilot.press("b")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, BooksScreen)
+        # (drawn at the next frame: on a loaded machine later than any fixed pause)
+        assert await until(pilot, lambda: isinstance(app.screen, BooksScreen) and any(
+            r.startswith((" BTC-USD ", " BTCUSD ")) for r in app.screen.query_one(BooksView).rows_text))
         view = app.screen.query_one(BooksView)
         rows = view.rows_text
         snap = app.snap
@@ -68,8 +69,10 @@ async def test_books_view_shows_every_book_side_by_side_with_the_cross_venue_top
         assert rows[title + 3 + n][col:col + 29].split()[0] == cb.bids[0][0]
         assert f"of {len(books)}" in rows[-1]
         # the engine is told which books the view needs in full: those on screen and every multi-venue one
+        # (at the frame after the one that laid the ladders out)
+        assert await until(pilot, lambda: set(shown) <= app.engine.focus)
         focus = app.engine.focus
-        assert set(shown) <= focus and {s.key for s in btc} <= focus and len(focus) < len(snap.streams)
+        assert {s.key for s in btc} <= focus and len(focus) < len(snap.streams)
         # the others: a key or the mouse wheel scrolls a row of ladders at a time
         first = list(shown)
         await pilot.press("down")

@@ -435,7 +435,9 @@ class WstuiApp(App):
             banner = self.w_banner
             banner.update(btext, layout=False)  # one line, like the header
             banner.set_classes(f"-{level}")
-        if snap is None or snap is self.snap or self.frozen:
+        view = self.screen if isinstance(self.screen, ViewScreen) else None
+        if snap is None or snap is self.snap or self.frozen or (view is not None and not view.ready):
+            # (a view pushed but not mounted yet takes this snapshot at a later frame)
             if snap is not None and not self.frozen and self.w_table.hold_expired():  # a held problem's time is up
                 self.w_table.update_snapshot(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
@@ -453,11 +455,11 @@ class WstuiApp(App):
         if self.follow_busiest:
             # until the user picks a stream, show the busiest book (a new user sees the market move)
             self.selected = busiest_book(snap, self.selected)
-        if isinstance(self.screen, ViewScreen):
+        if view is not None:
             # a full-screen view covers the panels: draw only it (they are redrawn when it closes), and
             # tell the engine which streams it shows (snapshots carry full books and trades for those)
-            self.screen.update_snapshot(snap, self.selected)
-            self.engine.focus = self.screen.focus_keys(snap, self.selected)
+            view.update_snapshot(snap, self.selected)
+            self.engine.focus = view.focus_keys(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
             return
         table.update_snapshot(snap, self.selected)

@@ -44,6 +44,13 @@ class ViewScreen(Screen):
     def on_mount(self) -> None:
         self.w_body.focus()
 
+    @property
+    def ready(self) -> bool:
+        """Composed and mounted: its body can take a snapshot (the frame timer may fire between the push
+        and the mount)."""
+        body = getattr(self, "w_body", None)
+        return body is not None and self.is_mounted and body.is_mounted
+
     def set_header(self, text: Text) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {self.NAME} ", "bold reverse")  # first: a narrow terminal cuts the header's end
