@@ -484,7 +484,8 @@ class Engine:
         return StreamView(
             key=st.key, venue=st.venue, symbol=st.symbol, channel=st.channel, state=st.state,
             state_since=st.state_since, reason=st.compute_state(now)[2], cause=st.cause, messages=st.messages, bytes=st.bytes,
-            last_size=st.last_size, rate_1s=r1, rate_10s=r10, history=st.history(now),
+            last_size=st.last_size, rate_1s=r1, rate_10s=r10,
+            history=st.history(now) if depth or ntrades or hour else (),  # (a cheap row: no sparkline)
             last_age_s=st.age(now), latency_ms_p50=p50, latency_ms_p99=p99, gaps=st.gaps,
             checksum_ok=st.checksum_ok, checksum_failed=st.checksum_failed, resyncs=st.resyncs,
             latency_counts=tuple(st.lat_counts), latency_sum=st.lat_sum,

@@ -205,7 +205,7 @@ class Stream:
         "gaps", "checksum_ok", "checksum_failed", "resyncs", "reconnects", "parse_errors",
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
-        "_slots", "_bucket", "hist", "_lat", "_lat_n", "_lag", "_sink",
+        "_slots", "_bucket", "hist", "_lat", "_lat_n", "_pct", "_lag", "_sink",
         "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
         "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id", "snap_queue",
         "sched_queue", "sched_dirty", "sched_due",
@@ -269,6 +269,7 @@ class Stream:
         self.hist = History(now, CONNECTING)  # the last hour, per second (rate, latency) and its state changes
         self._lat: deque[float] = deque(maxlen=LAT_SAMPLES)
         self._lat_n = 0  # samples ever taken; the lagging verdict is cached per sample count
+        self._pct: tuple[int, float | None, float | None] = (-1, None, None)  # (samples, p50, p99) last computed
         self._lag: tuple[int, float, float | None] = (0, float("-inf"), None)  # (samples, when, verdict)
         self.lat_counts = [0] * (len(LAT_BUCKETS) + 1)  # latencies ever seen per LAT_BUCKETS bucket (not cumulative)
         self.lat_sum = 0.0  # their sum (s), negatives as 0
@@ -499,9 +500,14 @@ class Stream:
         lat = self._lat
         if not lat:
             return None, None
+        hit = self._pct
+        if hit[0] == self._lat_n:  # no sample since: the same (views are rebuilt every second regardless)
+            return hit[1], hit[2]
         s = sorted(lat)
         n = len(s)
-        return s[n // 2] * 1000.0, s[min(n - 1, (n * 99) // 100)] * 1000.0
+        p50, p99 = s[n // 2] * 1000.0, s[min(n - 1, (n * 99) // 100)] * 1000.0
+        self._pct = (self._lat_n, p50, p99)
+        return p50, p99
 
     def lagging(self, now: float | None = None) -> float | None:
         """How far (s) the median latency of the last few messages is above the connection's clock
