@@ -119,6 +119,9 @@ def pick(snap: Snapshot, key: str | None, views: dict[str, StreamView] | None = 
     return book, f"no order book stream for {name}", tape, f"no trades stream for {name}"
 
 
+BUSIEST_EVERY_S = 1.0  # seconds between looks for the busiest book (while the user has not picked one)
+
+
 def busiest_book(snap: Snapshot, current: str | None) -> str | None:
     """The book with the most activity (its messages plus its market's trades), for a view nobody has
     steered yet.  The current pick is kept unless another is clearly busier, so the ladder does not flap."""
@@ -332,6 +335,8 @@ class WstuiApp(App):
         self.stats = FrameStats()
         self._header_key: Any = None
         self._banner_key: Any = None
+        self._banner_src: Any = ()
+        self._busiest_at = float("-inf")  # when the busiest book was last looked for (monotonic)
         self.frozen = False  # live: the panels hold still while the engine keeps applying the feed
         self.history = TradeHistory()  # every market's trades since start, for the chart
 
@@ -428,13 +433,16 @@ class WstuiApp(App):
             self.w_header.update(text, layout=False)  # one line (app.tcss): no layout pass every frame
             if isinstance(self.screen, ViewScreen):
                 self.screen.set_header(text)
-        btext, level = banner_text(snap, error)
-        bkey = (btext.plain, level)
-        if bkey != self._banner_key:
-            self._banner_key = bkey
-            banner = self.w_banner
-            banner.update(btext, layout=False)  # one line, like the header
-            banner.set_classes(f"-{level}")
+        src = (snap.seq if snap is not None else None, error)
+        if src != self._banner_src:  # (a pass over every stream: once per snapshot, not per frame)
+            self._banner_src = src
+            btext, level = banner_text(snap, error)
+            bkey = (btext.plain, level)
+            if bkey != self._banner_key:
+                self._banner_key = bkey
+                banner = self.w_banner
+                banner.update(btext, layout=False)  # one line, like the header
+                banner.set_classes(f"-{level}")
         view = self.screen if isinstance(self.screen, ViewScreen) else None
         if snap is None or snap is self.snap or self.frozen or (view is not None and not view.ready):
             # (a view pushed but not mounted yet takes this snapshot at a later frame)
@@ -453,8 +461,13 @@ class WstuiApp(App):
             self.follow_busiest = False
             self.selected = table.selected
         if self.follow_busiest:
-            # until the user picks a stream, show the busiest book (a new user sees the market move)
-            self.selected = busiest_book(snap, self.selected)
+            # until the user picks a stream, show the busiest book (a new user sees the market move);
+            # looked for once a second (a pass over every stream; the pick exists: see above), and in the
+            # last snapshot of a source that ended
+            wall = time.monotonic()
+            if wall - self._busiest_at >= BUSIEST_EVERY_S or snap.ended:
+                self._busiest_at = wall
+                self.selected = busiest_book(snap, self.selected)
         if view is not None:
             # a full-screen view covers the panels: draw only it (they are redrawn when it closes), and
             # tell the engine which streams it shows (snapshots carry full books and trades for those)
