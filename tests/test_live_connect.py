@@ -17,7 +17,8 @@ import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from live_util import ENV, ROOT, HangingRest, Served, closed_port, no_traceback, records, run_live, wstui_cmd
+from live_util import ENV, ROOT, Served, closed_port, no_traceback, records, run_live, wstui_cmd
+from sim_util import HangingRest
 from wstui.engine import Engine
 from wstui.io.backoff import Backoff
 from wstui.io.live import Live

@@ -7,7 +7,7 @@ import time
 import orjson
 import pytest
 
-from tests.live_util import Served, run_live
+from live_util import Served
 from wstui.io.live import Live
 from wstui.io.spec import SpecError, build_feeds, plan_connections
 from wstui.venues import venue_by_name
