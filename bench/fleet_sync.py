@@ -48,8 +48,6 @@ def run_case(name: str, rate: str, timeout: float, disconnect: float | None = No
         t0 = time.time()
 
         async def main() -> None:
-            nonlocal first, synced
-
             async def watch() -> None:
                 nonlocal first, synced
                 while True:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from .spec import Feed, SpecError, build_feeds, exchange_id, parse_stream
+from .spec import Feed, SpecError, build_feeds, parse_stream
 
 
 def parse_worker(text: str) -> tuple[int, int]:
@@ -50,26 +50,14 @@ def worker_feeds(specs: list[str], endpoints: dict[str, str], send: Iterable[str
     """Worker ``index`` (0-based) of ``n``: its feeds, with connection ids numbered across all workers."""
     send = list(send)
     counters: dict[str, int] = defaultdict(int)
-    mine: list[Feed] = []
     for w, share in enumerate(deal(specs, n)):
         if not share:
             continue
-        feeds = build_feeds(share, {v: u for v, u in endpoints.items()}, send=send)
+        feeds = build_feeds(share, endpoints, send=send)
         for f in feeds:
             prefix, _, _ = f.conn_id.rpartition(".")  # "KRAKEN.ws" / "127.0.0.1.ws"-style host ids
             counters[prefix] += 1
             f.conn_id = f"{prefix}.{counters[prefix]}"
-        if w == index:
-            mine = feeds
-    return mine
-
-
-def all_conn_ids(specs: list[str], endpoints: dict[str, str], send: Iterable[str], n: int) -> list[str]:
-    """Every connection id of the whole plant (for the supervisor's report)."""
-    out: list[str] = []
-    for i in range(n):
-        out += [f.conn_id for f in worker_feeds(specs, endpoints, send, i, n)]
-    return out
-
-
-__all__ = ["deal", "exchange_id", "parse_worker", "worker_feeds", "all_conn_ids"]
+        if w == index:  # (the workers after it number their own connections after these)
+            return feeds
+    return []
