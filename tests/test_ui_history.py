@@ -153,3 +153,15 @@ def test_the_hour_charts_fit_the_width(tmp_path, width):
     assert all(len(ln) <= width - 2 for ln in lines[at:at + 9]), lines[at:at + 9]
     cols = len(lines[at + 1].split("│", 1)[1])
     assert cols == (60 if width == 80 else 90)
+
+
+def test_the_axis_of_a_short_history_never_glues_two_clock_labels():
+    """Seen in tmux at 80x24: 16 s of history gave '└05:51:2605:51:42'; the end's label wins, alone."""
+    import re
+
+    from wstui.ui.widgets.detail import _axis
+
+    for n in range(8, 40):
+        axis = _axis(1796183486, 1, n)
+        assert not re.search(r"\d\d:\d\d:\d\d\d", axis), (n, axis)
+        assert axis.endswith(f"{(1796183486 + n) // 60 % 60:02d}:{(1796183486 + n) % 60:02d}"), (n, axis)

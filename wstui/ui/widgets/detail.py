@@ -227,8 +227,8 @@ def _axis(start: int, step: int, n: int) -> str:
     for c in (0, n // 4, n // 2, 3 * n // 4):
         text = label(c)
         a, b = c, c + len(text)
-        if any(a <= y + 1 and x <= b + 1 for x, y in taken) and c != 0 or b > n:
-            continue
+        if any(a <= y + 1 and x <= b + 1 for x, y in taken) or b > n:
+            continue  # (the start too: with a short history its label would run into the end's)
         taken.append((a, b))
     for a, b in taken:
         text = last if b == n and a == taken[0][0] else label(a)
