@@ -509,7 +509,7 @@ class Engine:
         return Snapshot(
             seq=self._seq, source=self.source, file=self.file, now=self.now, wall=time.time(),
             elapsed_s=time.time() - self._wall0, messages=self.messages, bytes=self.bytes,
-            streams=self._stream_views(depth, ntrades),
+            streams=self._stream_views(depth, ntrades), index=self._views.index,
             connections=tuple(c.view() for c in self.conns.values()),
             events=evs, events_total=self.events_total, events_dropped=self.events_total - len(evs),
             events_head=head,
@@ -581,8 +581,9 @@ class _Views:
         self.now = now
         n0 = len(streams)
         if len(engine.streams) > n0:
+            self.index = index = dict(self.index)  # (a new one: a published index never changes)
             for st in islice(engine.streams.values(), n0, None):
-                self.index[st.key] = len(streams)
+                index[st.key] = len(streams)
                 streams.append(st)
                 self.versions.append(-1)
                 self.built.append(now)

@@ -84,6 +84,8 @@ class RemoteEngine:
         self._seq = 0
         self._wall0 = time.time()
         self._cache: dict[int, dict[str, tuple[StreamView, StreamView]]] = {}  # per monitor: key -> (got, shown)
+        self._index_keys: tuple[str, ...] = ()
+        self._index: dict[str, int] = {}
         self._keymap: dict[str, tuple[Monitor, str]] = {}
 
     # ------------------------------------------------------------ names
@@ -206,6 +208,14 @@ class RemoteEngine:
         )
         for name in ("start", "end", "speed"):
             top.pop(name, None)
+        keys = tuple(s.key for s in streams)
+        if keys != self._index_keys:  # the same streams in the same order keep one index (see changed_rows)
+            self._index_keys = keys
+            index: dict[str, int] = {}
+            for i, k in enumerate(keys):
+                index.setdefault(k, i)  # (a key twice: the first, as a scan finds it)
+            self._index = index
+        top["index"] = self._index
         names = {f.name for f in dataclasses.fields(Snapshot)}
         return Snapshot(**{k: v for k, v in top.items() if k in names})
 
@@ -407,7 +417,7 @@ class AttachSource:
         top = msg.get("snapshot", {})
         if type(top) is not dict:
             raise P.ProtocolError("snapshot is an object")
-        top = P.convert_fields(Snapshot, {k: v for k, v in top.items() if k not in P.PARTS})
+        top = P.convert_fields(Snapshot, {k: v for k, v in top.items() if k not in P.PARTS and k not in P.LOCAL})
         events = P.decode_events(msg.get("events", []))
         total = msg.get("events_total")
         if type(total) is not int or total < 0:

@@ -77,7 +77,8 @@ def fields_of(cls: type) -> tuple[str, ...]:
 
 STREAM_FIELDS = fields_of(StreamView)
 CONN_FIELDS = fields_of(ConnView)
-SNAPSHOT_FIELDS = tuple(f for f in fields_of(Snapshot) if f not in PARTS)
+LOCAL = ("index",)  # a publisher's own lookup table: each side builds its own
+SNAPSHOT_FIELDS = tuple(f for f in fields_of(Snapshot) if f not in PARTS and f not in LOCAL)
 
 
 def stream_dict(v: StreamView, focused: bool) -> dict[str, Any]:

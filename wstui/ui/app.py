@@ -16,7 +16,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -25,7 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..core.snapshot import Snapshot, StreamView
+from ..core.snapshot import Snapshot, StreamView, changed_rows
 from ..core.text import clean
 from ..engine import Engine
 from ..runner import EngineThread, run_source
@@ -197,9 +197,59 @@ def header_text(snap: Snapshot | None, width: int, error: str | None = None) -> 
 BANNER_ORDER = (("down", "▼ DOWN"), ("stale", "✖ STALE"), ("out_of_sync", "✖ OUT OF SYNC"), ("lagging", "▲ LAGGING"))
 
 
-def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, str]:
+class Alarms:
+    """What the banner counts, kept from the rows that changed between snapshots (see ``changed_rows``):
+    the streams in an alarm state, the quiet ones, and each stream's exchange clock offset."""
+
+    def __init__(self) -> None:
+        self.snap: Snapshot | None = None
+        self.bad: dict[str, StreamView] = {}
+        self.quiet: set[str] = set()
+        self.offsets: dict[str, float] = {}
+
+    def update(self, snap: Snapshot) -> None:
+        rows = changed_rows(self.snap, snap)
+        self.snap = snap
+        bad, quiet, offsets = self.bad, self.quiet, self.offsets
+        if rows is None:
+            bad.clear()
+            quiet.clear()
+            offsets.clear()
+            fresh: Iterable[StreamView] = snap.streams
+        else:
+            streams = snap.streams
+            fresh = [streams[i] for i in rows]
+        for s in fresh:
+            k = s.key
+            if s.state in BANNER_STATES:
+                bad[k] = s
+            elif k in bad:
+                del bad[k]
+            if s.state == "quiet":
+                quiet.add(k)
+            else:
+                quiet.discard(k)
+            if s.clock_offset_s is not None:
+                offsets[k] = s.clock_offset_s
+            elif k in offsets:
+                del offsets[k]
+
+    def in_order(self) -> list[StreamView]:
+        """The streams in an alarm state, in the snapshot's order."""
+        bad = list(self.bad.values())
+        index = self.snap.index if self.snap is not None else None
+        if index is not None and len(bad) > 1:
+            bad.sort(key=lambda s: index.get(s.key, 0))
+        return bad
+
+
+BANNER_STATES = frozenset(("stale", "out_of_sync", "down", "lagging"))
+
+
+def banner_text(snap: Snapshot | None, error: str | None = None, alarms: Alarms | None = None) -> tuple[Text, str]:
     """The alarm line (text, level): counts every unhealthy state, then names the streams in each with
-    the cause.  Healthy: says so, with the quiet streams counted and the exchange clock offset in words."""
+    the cause.  Healthy: says so, with the quiet streams counted and the exchange clock offset in words.
+    ``alarms``: kept between calls, so that a snapshot costs what changed."""
     if error:
         return Text(f" ✖ the engine stopped: {clean(error, 200)}", no_wrap=True, overflow="ellipsis"), "bad"
     if snap is None:
@@ -207,15 +257,18 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
     if snap.recording_error:
         return Text(f" ✖ RECORDING FAILED ({snap.recording_dropped:,} records dropped): "
                     f"{clean(snap.recording_error, 160)}", no_wrap=True, overflow="ellipsis"), "bad"
+    if alarms is None:
+        alarms = Alarms()
+    if alarms.snap is not snap:
+        alarms.update(snap)
     groups: dict[str, list[str]] = {}
-    for s in snap.streams:
-        if s.state in ("stale", "out_of_sync", "down", "lagging"):
-            name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
-            why = fmt.cause(s.cause) if s.cause else ""
-            if s.state == "stale":
-                since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
-                why = f"{why}, {since}" if why else since
-            groups.setdefault(s.state, []).append(f"{name} ({why})" if why else name)
+    for s in alarms.in_order():
+        name = f"{clean(s.symbol, 20)} {clean(s.channel, 12)}"
+        why = fmt.cause(s.cause) if s.cause else ""
+        if s.state == "stale":
+            since = "no data yet" if s.last_age_s is None else fmt.age(s.last_age_s)
+            why = f"{why}, {since}" if why else since
+        groups.setdefault(s.state, []).append(f"{name} ({why})" if why else name)
     if groups:
         t = Text(no_wrap=True, overflow="ellipsis")
         counts = []
@@ -233,11 +286,10 @@ def banner_text(snap: Snapshot | None, error: str | None = None) -> tuple[Text, 
     n = len(snap.streams)
     if snap.ended:
         return Text(f" ■ replay ended: {n} streams, {snap.events_total:,} events · r restarts"), "dim"
-    quiet = sum(1 for s in snap.streams if s.state == "quiet")
+    quiet = len(alarms.quiet)
     text = (f" ✓ all {n} streams healthy" if n != 1 else " ✓ the stream is healthy") + (f" ({quiet} quiet: nothing missing, the market is calm)" if quiet else "")
-    offs = [s.clock_offset_s for s in snap.streams if s.clock_offset_s is not None]
-    if offs:
-        words = fmt.clock_offset(max(offs, key=abs))
+    if alarms.offsets:
+        words = fmt.clock_offset(max(alarms.offsets.values(), key=abs))
         if words:
             text += " · " + words
     return Text(text, no_wrap=True, overflow="ellipsis"), "ok"
@@ -339,6 +391,7 @@ class WstuiApp(App):
         self._busiest_at = float("-inf")  # when the busiest book was last looked for (monotonic)
         self.frozen = False  # live: the panels hold still while the engine keeps applying the feed
         self.history = TradeHistory()  # every market's trades since start, for the chart
+        self._alarms = Alarms()  # the banner's counts, kept from what changed
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -436,7 +489,7 @@ class WstuiApp(App):
         src = (snap.seq if snap is not None else None, error)
         if src != self._banner_src:  # (a pass over every stream: once per snapshot, not per frame)
             self._banner_src = src
-            btext, level = banner_text(snap, error)
+            btext, level = banner_text(snap, error, self._alarms)
             bkey = (btext.plain, level)
             if bkey != self._banner_key:
                 self._banner_key = bkey

@@ -1,7 +1,7 @@
 """Trades kept for the chart: the engine's snapshots carry only each stream's latest trades (its
 ``tape_depth``), so the UI appends the new ones of every frame to a bounded history per trades stream.
 
-Cheap per frame: a stream whose ``trades_total`` did not move costs one comparison.  When more trades came
+Cheap per frame: only the streams whose view changed since the last frame are looked at.  When more trades came
 between two frames than a snapshot holds, the ones in between are counted as ``missed`` (the chart says
 so) rather than invented.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-from ..core.snapshot import Snapshot
+from ..core.snapshot import Snapshot, changed_rows
 
 KEEP = 50_000  # trades kept per stream (a few MB at most)
 
@@ -36,12 +36,17 @@ class TradeHistory:
     def __init__(self) -> None:
         self.series: dict[str, Series] = {}
         self._engine_id: int | None = None
+        self._snap: Snapshot | None = None
 
     def update(self, snap: Snapshot, engine_id: int | None = None) -> None:
         if engine_id != self._engine_id:  # a fresh engine (replay restarted): a fresh history
             self.series.clear()
             self._engine_id = engine_id
-        for s in snap.streams:
+            self._snap = None
+        rows = changed_rows(self._snap, snap)  # (a view that did not change brought no trade)
+        self._snap = snap
+        streams = snap.streams
+        for s in (streams if rows is None else [streams[i] for i in rows]):
             if not s.has_tape:
                 continue
             ser = self.series.get(s.key)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, insort
+from typing import Iterable
 
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 
-from ...core.snapshot import Snapshot, StreamView
+from ...core.snapshot import Snapshot, StreamView, changed_rows
 from ...core.text import cell_len, clean
 from .. import fmt
 from .lines import LinesWidget, Row
@@ -224,12 +225,19 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.sort = "worst"
         self.reverse = False
         self._fit: dict[int, int] = {}  # widths of the fit-the-content columns, over every stream
-        self._fit_keys: frozenset[str] = frozenset()
         self._fit_w: dict[str, tuple[int, ...]] = {}  # stream key -> the widths of its fit-the-content cells
         self.snap: Snapshot | None = None
         self.markets: dict[tuple[str, str], list[str]] = {}  # (venue, symbol) -> its streams, in snapshot order
-        self._calm: dict[str, int] = {}  # the calm rows -> their severity (see _worst_first)
-        self._calm_rows: list[tuple[int, tuple, str]] = []  # (severity, name, key) of the calm rows, sorted
+        # each stream's place in the worst-first order, (severity, -age or 0.0, name, key) (see _rank), and
+        # the urgent rows (an age orders them) and the calm ones, each sorted, with their keys in that order
+        # (None: to be taken again)
+        self._place: dict[str, tuple] = {}
+        self._urgent_rows: list[tuple] = []
+        self._calm_rows: list[tuple] = []
+        self._urgent_keys: list[str] | None = []
+        self._calm_keys: list[str] | None = []
+        self._monitors: set[str] = set()  # the monitors the streams come from (several: attach)
+        self._remeasure = False  # the streams changed since the name columns were measured
         self._names: dict[str, tuple] = {}  # stream key -> its sort_key (a name never changes)
         self._held: dict[str, tuple[float, float]] = {}  # key -> (problem since, hold until wall time)
         self._first = True
@@ -250,17 +258,32 @@ class StreamsTable(LinesWidget, can_focus=True):
         return cells(self.views[key], self.is_held(key), self._now, self.multi)[COL_INDEX[column]][0]
 
     def update_snapshot(self, snap: Snapshot, selected: str | None) -> None:
+        """Take a new snapshot.  Only the rows whose view changed since the table's last snapshot are looked
+        at (see ``changed_rows``); every row when the streams themselves changed."""
+        rows = changed_rows(self.snap, snap)
         self.snap = snap  # views and markets index this snapshot's streams
-        self.views = {s.key: s for s in snap.streams}
         self._now = snap.now
-        multi = len({s.monitor for s in snap.streams}) > 1
+        if rows is None:
+            fresh: Iterable[StreamView] = snap.streams
+            self.views = {s.key: s for s in fresh}
+            self._monitors = {s.monitor for s in fresh}
+            self._remeasure = True  # the set of streams changed: the name columns, the market index
+        else:
+            streams = snap.streams
+            fresh = [streams[i] for i in rows]
+            views = self.views
+            for s in fresh:
+                views[s.key] = s
+                if s.monitor not in self._monitors:
+                    self._monitors.add(s.monitor)
+        multi = len(self._monitors) > 1
         if multi != self.multi:
             self.multi = multi
-            self._fit_keys = frozenset()  # measure the venue column again
+            self._remeasure = True  # measure the venue column again
             self._fit_w.clear()
         wall = time.monotonic()
         held_map = self._held
-        for s in snap.streams:
+        for s in fresh:
             lp = s.last_problem
             if lp is not None and lp.lasted is not None and s.state not in ALARM:
                 h = held_map.get(s.key)
@@ -268,6 +291,7 @@ class StreamsTable(LinesWidget, can_focus=True):
                     # a problem seen for the first time already over: hold it (not at start-up)
                     held_map[s.key] = (lp.since, 0.0 if self._first else wall + HOLD_S)
         self._first = False
+        self._rank(fresh, full=rows is None)
         cur = self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None
         # the cursor stays on a group's line; else on the selected stream
         self._order(cur if isinstance(cur, Group) else (selected if selected is not None else self.selected))
@@ -275,23 +299,26 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def _order(self, keep: str | None) -> None:
         """Filter and sort the rows; the cursor stays on ``keep`` (the selected stream) if it is shown."""
-        views = self.views.values()
+        views = self.views
         words = self.filter.lower().split()
-        if words:
-            views = [s for s in views if matches(s, words)]
         if self.sort == "worst":
-            ordered = self._worst_first(views)
+            order = self._worst_first()
             if self.reverse:
-                ordered.reverse()  # (keys are unique: reversed is the reverse sort)
+                order = order[::-1]  # (keys are unique: reversed is the reverse sort)
+            if words:
+                order = [k for k in order if matches(views[k], words)]
         else:
-            ordered = sorted(views, key=_BY[self.sort], reverse=self.reverse)
+            vs: Iterable[StreamView] = views.values()
+            if words:
+                vs = [s for s in vs if matches(s, words)]
+            order = [s.key for s in sorted(vs, key=_BY[self.sort], reverse=self.reverse)]
         keep_line = keep if keep is not None else (self.lines[self.cursor] if 0 <= self.cursor < len(self.lines) else None)
         if self.group is None:
-            lines = [s.key for s in ordered]
-            keys = lines
+            lines = keys = order
         else:
             buckets: dict[str, list[StreamView]] = {}
-            for s in ordered:
+            for k in order:
+                s = views[k]
                 buckets.setdefault(s.venue if self.group == "venue" else (s.conn or "(no connection)"), []).append(s)
             lines, keys = [], []
             self._group_stats = {}
@@ -308,65 +335,81 @@ class StreamsTable(LinesWidget, can_focus=True):
             self.refresh(layout=True)  # the table's height follows its rows
         self.lines = lines
         self.keys = keys
-        if keep_line is not None and keep_line in lines:
-            self.cursor = lines.index(keep_line)
-        else:
-            self.cursor = min(self.cursor, max(0, len(lines) - 1))
-        names = frozenset(self.views)
-        if names != self._fit_keys:  # the set of streams changed: measure the name columns again
-            self._fit_keys = names
+        at = -1
+        if keep_line is not None:
+            try:
+                at = lines.index(keep_line)
+            except ValueError:
+                pass
+        self.cursor = at if at >= 0 else min(self.cursor, max(0, len(lines) - 1))
+        if self._remeasure:  # the set of streams changed: measure the name columns again
+            self._remeasure = False
             markets: dict[tuple[str, str], list[str]] = {}
-            for v in self.views.values():
+            for v in views.values():
                 markets.setdefault((v.venue, v.symbol), []).append(v.key)
             self.markets = markets
             # the fit-the-content columns are the names (venue, symbol, channel): measured once per stream
             fit_cols = [i for i, c in enumerate(COLUMNS) if c[2] is None]
             fit_w = self._fit_w
-            for k in names:
+            for k, v in views.items():
                 if k not in fit_w:
-                    row = cells(self.views[k], multi=self.multi)
+                    row = cells(v, multi=self.multi)
                     fit_w[k] = tuple(cell_len(row[i][0]) for i in fit_cols)
-            self._fit = {i: max([len(COLUMNS[i][1])] + [fit_w[k][j] for k in names]) for j, i in enumerate(fit_cols)}
+            self._fit = {i: max([len(COLUMNS[i][1])] + [fit_w[k][j] for k in views]) for j, i in enumerate(fit_cols)}
 
-    def _worst_first(self, views) -> list[StreamView]:
-        """``views`` worst first, as ``sorted(views, key=worst_key)`` gives, without sorting thousands of
-        rows with a Python key every frame: the rows an age orders (alarms, connecting) are sorted each
-        time on plain tuples; the calm rows (live, quiet, ended: by state, then name) stay in a sorted
-        list that only the rows which became calm, changed state or left are taken out of or put into."""
+    def _rank(self, fresh: Iterable[StreamView], full: bool) -> None:
+        """Keep every stream's place in the worst-first order from the views that changed (``full``: from
+        every view).  A row's place depends on its view alone (``worst_key``), so only a changed view can
+        move: the urgent rows (alarms, connecting: ordered by their age) and the calm ones (live, quiet,
+        ended: by state, then name) stay in two sorted lists that a moved row is taken out of and put back
+        into; a calm row moves only when its state changes."""
         names = self._names
-        sev = SEVERITY
-        urgent = []
-        calm: dict[str, int] = {}
-        for s in views:
+        place = self._place
+        if full:
+            place.clear()
+        moved: list[tuple[tuple | None, tuple]] = []
+        for s in fresh:
             k = s.key
-            r = sev.get(s.state, 5)
-            if r < 5:
-                nm = names.get(k)
-                if nm is None:
-                    nm = names[k] = sort_key(s)
-                urgent.append((r, -(s.last_age_s or 0.0), nm, k))
-            else:
-                calm[k] = r
-        last = self._calm
-        rows = self._calm_rows
-        if calm != last:
-            gone = [k for k, r in last.items() if calm.get(k) != r]
-            came = [k for k, r in calm.items() if last.get(k) != r]
-            got = self.views
-            for k in came:
-                if k not in names:
-                    names[k] = sort_key(got[k])
-            if len(gone) + len(came) > 64 + len(rows) // 16:
-                rows = self._calm_rows = sorted((r, names[k], k) for k, r in calm.items())
-            else:
-                for k in gone:
-                    del rows[bisect_left(rows, (last[k], names[k], k))]
-                for k in came:
-                    insort(rows, (calm[k], names[k], k))
-            self._calm = calm
-        urgent.sort()
-        got = self.views
-        return [got[u[3]] for u in urgent] + [got[c[2]] for c in rows]
+            nm = names.get(k)
+            if nm is None:
+                nm = names[k] = sort_key(s)
+            r = SEVERITY.get(s.state, 5)
+            t = (r, -(s.last_age_s or 0.0) if r < 5 else 0.0, nm, k)
+            old = place.get(k)
+            if t != old:
+                place[k] = t
+                moved.append((old, t))
+        if not (moved or full):
+            return
+        urgent, calm = self._urgent_rows, self._calm_rows
+        if full or len(moved) > 64 + len(place) // 8:  # every row, or many moved: sort them all again
+            rows = sorted(place.values())
+            cut = bisect_left(rows, (5,))
+            self._urgent_rows, self._calm_rows = rows[:cut], rows[cut:]
+            self._urgent_keys = self._calm_keys = None
+            return
+        for old, t in moved:
+            if old is not None:
+                side = urgent if old[0] < 5 else calm
+                del side[bisect_left(side, old)]
+            insort(urgent if t[0] < 5 else calm, t)
+            if (old is not None and old[0] >= 5) or t[0] >= 5:
+                self._calm_keys = None
+            if (old is not None and old[0] < 5) or t[0] < 5:
+                self._urgent_keys = None
+
+    def _worst_first(self) -> list[str]:
+        """Every stream's key, worst first: as ``sorted(views, key=worst_key)`` gives, without sorting
+        thousands of rows with a Python key at every look (see ``_rank``)."""
+        calm = self._calm_keys
+        if calm is None:
+            calm = self._calm_keys = [c[3] for c in self._calm_rows]
+        if not self._urgent_rows:
+            return calm
+        urgent = self._urgent_keys
+        if urgent is None:
+            urgent = self._urgent_keys = [u[3] for u in self._urgent_rows]
+        return urgent + calm
 
     def hold_expired(self) -> bool:
         """A held row whose time is up (its cells must be redrawn even with no new snapshot)."""
