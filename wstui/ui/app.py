@@ -34,6 +34,7 @@ from .screens.base import ViewScreen
 from .screens.books import BooksScreen
 from .screens.chart import ChartScreen
 from .commands import WstuiCommands
+from .gcpace import GcPacer
 from .history import TradeHistory
 from .widgets.events import EventsLog, EventsScreen
 from .widgets.ladder import LadderView
@@ -392,6 +393,7 @@ class WstuiApp(App):
         self.frozen = False  # live: the panels hold still while the engine keeps applying the feed
         self.history = TradeHistory()  # every market's trades since start, for the chart
         self._alarms = Alarms()  # the banner's counts, kept from what changed
+        self.gc_pacer = GcPacer()  # full garbage collections out of the frames' way (see gcpace)
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -437,8 +439,16 @@ class WstuiApp(App):
         self.w_tape = self.query_one(TapeView)
         self._start_engine()
         self.w_table.focus()
-        self.set_interval(1.0 / self.fps, self.refresh_view)
+        self.set_interval(1.0 / self.fps, self._frame)
         self.call_after_refresh(self.refresh_view)
+
+    def _frame(self) -> None:
+        self.refresh_view()
+        snap = self.snap
+        self.gc_pacer.frame(len(snap.streams) if snap is not None else 0)  # between frames, never in one
+
+    def on_unmount(self) -> None:
+        self.gc_pacer.stop()
 
     def _start_engine(self) -> None:
         if self.engine_mode == "thread":
