@@ -4,7 +4,8 @@ and under the TUI.
 For each stream count it prints, measured over a steady window after a warm-up:
 - headless: the monitor's CPU (process time / wall, % of one core), messages/s ingested, RSS;
 - TUI: the same with the Textual app drawing at --fps (what the UI adds), the worst frame interval, how
-  long a key takes to reach its action, RSS.
+  long a key takes to reach the screen (its action done and the screen refreshed), RSS, and the longest
+  garbage collection pause (the UI freezes the live objects once the streams hold still: ui/gcpace.py).
 
     .venv/bin/python bench/scale.py [--streams 500,2000,5000] [--rate 1000] [--seconds 10] [--warmup 4]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import re
 import subprocess
 import sys
@@ -105,15 +107,26 @@ async def with_ui(streams: int, port: int, seconds: float, warmup: float, fps: f
     orig = app.action_group
 
     def timed_group(coarser: bool) -> None:
-        if pressed:
-            key_lat.append(time.perf_counter() - pressed.pop())
         orig(coarser)
+        if pressed:  # key to screen: the ladder regrouped and the screen refreshed with it
+            t = pressed.pop()
+            app.call_after_refresh(lambda: key_lat.append(time.perf_counter() - t))
 
     app.action_group = timed_group  # type: ignore[method-assign]
     async with app.run_test(size=size) as pilot:
         await asyncio.sleep(warmup)
         m0, c0, u0, t0 = engine.messages, time.process_time(), time.thread_time(), time.perf_counter()
         app.stats.worst_interval = 0.0
+        gc_pauses: list[float] = []
+        gc_t = [0.0]
+
+        def gc_cb(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_t[0] = time.perf_counter()
+            else:
+                gc_pauses.append(time.perf_counter() - gc_t[0])
+
+        gc.callbacks.append(gc_cb)
         i = 0
         while time.perf_counter() - t0 < seconds:
             await asyncio.sleep(0.25)
@@ -123,9 +136,10 @@ async def with_ui(streams: int, port: int, seconds: float, warmup: float, fps: f
             app._driver.send_message(events.Key(key, char))
             i += 1
         wall = time.perf_counter() - t0
+        gc.callbacks.remove(gc_cb)
         out = {"cpu": (time.process_time() - c0) / wall, "ui_cpu": (time.thread_time() - u0) / wall,
                "rate": (engine.messages - m0) / wall, "rss": rss_mb(), "worst": app.stats.worst_interval,
-               "keys": sorted(key_lat)}
+               "keys": sorted(key_lat), "gc": max(gc_pauses, default=0.0)}
         await pilot.press("q")
     return out
 
@@ -144,7 +158,7 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}; ~{a.rate:g} book events/s in all; {a.seconds:g} s measured after "
           f"{a.warmup:g} s warm-up; TUI {size[0]}x{size[1]} at {a.fps:g} fps")
     print(f"{'streams':>8} | {'headless CPU':>12} {'msg/s':>7} {'RSS MB':>7} | {'TUI CPU':>8} {'UI thr':>7} "
-          f"{'msg/s':>7} {'RSS MB':>7} {'worst frame':>11} {'key p50/max ms':>15}")
+          f"{'msg/s':>7} {'RSS MB':>7} {'worst frame':>11} {'key p50/max ms':>15} {'GC max':>7}")
     for n in (int(x) for x in a.streams.split(",")):
         sim = Sim(a.rate / (n // 2))
         try:
@@ -155,7 +169,7 @@ def main() -> int:
                 keys = u["keys"]
                 k = f"{keys[len(keys) // 2] * 1000:.1f}/{keys[-1] * 1000:.1f}" if keys else "-"
                 row += (f" {u['cpu'] * 100:>7.0f}% {u['ui_cpu'] * 100:>6.0f}% {u['rate']:>7,.0f} {u['rss']:>7.0f} "
-                        f"{u['worst'] * 1000:>9.0f}ms {k:>15}")
+                        f"{u['worst'] * 1000:>9.0f}ms {k:>15} {u['gc'] * 1000:>5.0f}ms")
             print(row, flush=True)
         finally:
             sim.stop()
