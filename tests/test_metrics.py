@@ -70,6 +70,14 @@ def test_watch_serves_metrics_while_running_and_stops_on_sigterm():
             assert value(m2, "wstui_connection_up", conn=conn, venue=venue) == 1
             assert value(m2, "wstui_connection_reconnects_total", conn=conn, venue=venue) == 0
         assert value(m2, "wstui_backlog_frames") >= 0
+        # the futures book's snapshot came from the venue's REST host, within its weight budget
+        host = dict(host="fapi.binance.com")
+        assert value(m2, "wstui_rest_requests_total", **host) == 1
+        assert value(m2, "wstui_rest_weight_total", **host) == value(m2, "wstui_rest_weight_last_minute", **host) == 2
+        assert value(m2, "wstui_rest_weight_budget_per_minute", **host) == 2400
+        assert value(m2, "wstui_rest_weight_cap_per_minute", **host) == 1920
+        assert value(m2, "wstui_rest_queued_requests", **host) == value(m2, "wstui_rest_inflight_requests", **host) == 0
+        assert value(m2, "wstui_rest_rate_limited_total", **host) == value(m2, "wstui_rest_errors_total", **host) == 0
         assert value(m2, "wstui_snapshot_age_seconds") < 2.0  # published 10 times a second
 
         t0 = time.monotonic()

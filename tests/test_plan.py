@@ -249,6 +249,13 @@ async def test_the_tui_shows_a_queued_snapshot_in_the_streams_table_ladder_and_d
             await pilot.press("enter")
             await pilot.pause(0.2)
             assert isinstance(app.screen, StreamDetail) and "why: snapshot queued: 0 ahead, ~" in app.screen.text
+            # the connections view shows the REST host's minute: its budget, what it spent, what waits
+            await pilot.press("escape", "n")
+            await pilot.pause(0.3)
+            rest = [ln for ln in app.screen.text.splitlines() if ln.startswith(" REST ")]
+            assert len(rest) == 1 and rest[0].startswith(" REST fapi.binance.com: "), rest
+            assert "last minute 16 of 20 (we keep to 16)" in rest[0] and "0 rate-limited" in rest[0], rest
+            assert re.search(r"\b[1-4] queued, the last in ~\d+(\.\d)? s", rest[0]), rest
             await pilot.press("escape", "q")
 
 

@@ -177,3 +177,24 @@ def test_each_worker_spends_its_part_of_the_venues_per_address_budgets():
         BinanceFutures.limits = saved
     assert times[0] < 0.1 and times[1] < 0.1  # 2 of the window's 4: this worker's half
     assert times[2] >= 0.35  # the third waits for the window
+
+
+def test_the_workers_rest_use_adds_up_per_host_in_the_parents_summary():
+    """Each worker fetches its own books' snapshots with its share of the budget; the parent's summary (and
+    so its metrics) shows the venue's REST host once, with the workers' requests, weight and budget added."""
+    syms = [f"X{i:04d}USDT" for i in range(6)]
+    with Served("--sim", "--rate", 20, "--seed", 4) as srv:
+        p = subprocess.run(wstui_cmd("watch", *[f"binance-futures:{s}" for s in syms], "--endpoint",
+                                     f"binance-futures={srv.url()}", "--workers", 2, "--headless", "--json",
+                                     "--duration", 6),
+                           cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=60)
+    no_traceback(p.stderr)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout)
+    books = [s for s in res["streams"] if s["channel"] == "book"]
+    assert len(books) == 6 and all(b["book_state"] == "ok" for b in books)
+    (rest,) = res["rest"]  # one host, not one per worker
+    assert rest["host"] == "fapi.binance.com"
+    # six snapshots of weight 2 (the depth-50 bracket), within two halves of 2,400 a minute
+    assert (rest["requests"], rest["weight"], rest["budget_per_min"], rest["cap_per_min"]) == (6, 12, 2400, 1920)
+    assert rest["rate_limited"] == 0 and rest["errors"] == 0 and rest["queued"] == 0

@@ -71,6 +71,7 @@ class SnapshotCollector:
         yield from self._engine(snap)
         yield from self._streams(snap)
         yield from self._connections(snap)
+        yield from self._rest(snap)
 
     def _engine(self, snap: Snapshot) -> Iterator[Metric]:
         g = GaugeMetricFamily("wstui_backlog_frames", "Frames received but not yet processed")
@@ -176,6 +177,38 @@ class SnapshotCollector:
             if n is not None:
                 unsol.add_metric(lv, n)
         yield from (up, rec, msgs, nbytes, errs, unsol)
+
+
+    def _rest(self, snap: Snapshot) -> Iterator[Metric]:
+        """Per venue REST host (book snapshots): requests and weight spent, the last minute against the
+        venue's documented budget, what waits, and rate-limit answers."""
+        lab = ["host"]
+        fams = {
+            "requests": CounterMetricFamily("wstui_rest_requests_total", "REST requests sent to the host", labels=lab),
+            "weight": CounterMetricFamily("wstui_rest_weight_total", "Request weight spent at the host, as the venue "
+                                          "counts it", labels=lab),
+            "weight_last_min": GaugeMetricFamily("wstui_rest_weight_last_minute", "Weight spent in the last 60 s",
+                                                 labels=lab),
+            "budget_per_min": GaugeMetricFamily("wstui_rest_weight_budget_per_minute", "The venue's documented "
+                                                "weight budget a minute (this process's share)", labels=lab),
+            "cap_per_min": GaugeMetricFamily("wstui_rest_weight_cap_per_minute", "The weight a minute wstui keeps "
+                                             "to (a share of the budget)", labels=lab),
+            "queued": GaugeMetricFamily("wstui_rest_queued_requests", "Requests waiting for the weight budget",
+                                        labels=lab),
+            "inflight": GaugeMetricFamily("wstui_rest_inflight_requests", "Requests sent, not yet answered",
+                                          labels=lab),
+            "errors": CounterMetricFamily("wstui_rest_errors_total", "Requests that failed (network, HTTP error, "
+                                          "bad body)", labels=lab),
+            "rate_limited": CounterMetricFamily("wstui_rest_rate_limited_total", "HTTP 429/418 answers (the host "
+                                                "held for Retry-After)", labels=lab),
+        }
+        for h in snap.rest:
+            host = str(h.get("host", ""))
+            for name, fam in fams.items():
+                v = h.get(name)
+                if type(v) in (int, float):
+                    fam.add_metric([host], v)
+        yield from fams.values()
 
 
 LANDING = b"""<!doctype html>

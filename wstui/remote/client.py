@@ -135,6 +135,7 @@ class RemoteEngine:
         keymap: dict[str, tuple[Monitor, str]] = {}
         notes: list[str] = []
         tops = []
+        rests: list[dict] = []
         bad_records: list = []
         for m in self.monitors:
             cache = self._cache.setdefault(id(m), {})
@@ -162,6 +163,9 @@ class RemoteEngine:
                 conns.append(dataclasses.replace(c, **ch) if ch else c)
             if m.top:
                 tops.append(m.top)
+                for h in m.top.get("rest", ()):
+                    if isinstance(h, dict):
+                        rests.append(dict(h, host=f"{m.label}/{h.get('host', '')}") if self.prefix_keys else h)
                 bad_records.extend(m.top.get("bad_records", ()))
                 notes.extend(m.top.get("notes", ()))
             if not m.connected:
@@ -198,6 +202,7 @@ class RemoteEngine:
             messages=total("messages"), bytes=total("bytes"), bad_records=tuple(bad_records),
             bad_records_total=total("bad_records_total"), ended=self.ended, notes=tuple(dict.fromkeys(notes)),
             backlog_frames=total("backlog_frames"), recording_dropped=total("recording_dropped"),
+            rest=merge_rest(rests),
             streams=tuple(streams), connections=tuple(conns), events=tuple(self.events),
             events_total=self.events_total,
             # (where the Snapshot has them) the events counted but not kept, here or by a monitor; a lone
@@ -225,6 +230,29 @@ class RemoteEngine:
         for fn in self.on_publish:
             fn(snap)
         return snap
+
+
+def merge_rest(hosts: list[dict]) -> tuple[dict, ...]:
+    """Several monitors' REST hosts as one list: the same host (workers of one process, one address)
+    adds up, its waits and latency the longest of them."""
+    out: dict[str, dict] = {}
+    for h in hosts:
+        key = str(h.get("host", ""))
+        have = out.get(key)
+        if have is None:
+            out[key] = dict(h)
+            continue
+        for name, v in h.items():
+            if type(v) not in (int, float):
+                continue
+            w = have.get(name)
+            if type(w) not in (int, float):
+                have[name] = v
+            elif name in ("next_eta_s", "latency_ms"):
+                have[name] = max(w, v)
+            else:
+                have[name] = w + v
+    return tuple(out.values())
 
 
 class AttachSource:

@@ -3,7 +3,9 @@
 Per connection: up or down, its streams against the venue's documented limit, messages and bytes per
 second (from the change between two snapshots), the WebSocket ping round trip, reconnects and the last
 reason, subscribe requests sent in the last hour against the venue's hourly budget, and a warning when a
-documented limit is close.  Redrawn from each snapshot while open.
+documented limit is close.  Then one line per venue REST host (book snapshots): requests, the last
+minute's weight against the venue's budget, what is queued, and any 429/418.  Redrawn from each snapshot
+while open.
 """
 
 from __future__ import annotations
@@ -52,7 +54,36 @@ def connections_text(snap: Snapshot | None, rates: dict[str, tuple[float, float]
     warns = [c for c in snap.connections if c.warning]
     for c in warns:
         t.append(f" ▲ {clean(c.conn, 32)}: close to a documented limit: {clean(c.warning, 120)}\n", "bold yellow")
+    for h in snap.rest:
+        line, style = rest_line(h)
+        t.append(line + "\n", style)
     return t
+
+
+def rest_line(h: dict) -> tuple[str, str]:
+    """A venue REST host (book snapshots): what it was asked, the last minute's weight against the
+    venue's budget (and the share we keep to), what waits, and the rate-limit answers (red)."""
+    def num(name: str) -> int:
+        v = h.get(name)
+        return v if type(v) is int else 0
+
+    parts = [f"{num('requests'):,} requests, weight {num('weight'):,}"]
+    budget, cap = h.get("budget_per_min"), h.get("cap_per_min")
+    minute = f"last minute {num('weight_last_min'):,}"
+    if type(budget) is int:
+        minute += f" of {budget:,}" + (f" (we keep to {cap:,})" if type(cap) is int and cap != budget else "")
+    parts.append(minute)
+    if num("queued"):
+        eta = h.get("next_eta_s")
+        parts.append(f"{num('queued'):,} queued" + (f", the last in ~{eta:g} s" if type(eta) in (int, float) else ""))
+    if num("inflight"):
+        parts.append(f"{num('inflight')} in flight")
+    if num("errors"):
+        parts.append(f"{num('errors'):,} errors")
+    limited = num("rate_limited")
+    parts.append(f"{limited:,} rate-limited (429/418)")
+    style = "bold red" if limited else ""
+    return f" REST {clean(str(h.get('host', '?')), 60)}: " + " · ".join(parts), style
 
 
 class ConnectionsScreen(ModalScreen):
