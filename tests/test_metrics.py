@@ -77,6 +77,8 @@ def test_watch_serves_metrics_while_running_and_stops_on_sigterm():
         assert value(m2, "wstui_rest_weight_budget_per_minute", **host) == 2400
         assert value(m2, "wstui_rest_weight_cap_per_minute", **host) == 1920
         assert value(m2, "wstui_rest_queued_requests", **host) == value(m2, "wstui_rest_inflight_requests", **host) == 0
+        assert 2 <= value(m2, "wstui_rest_venue_used_weight", **host) <= 4  # the simulator's own count (a rolling minute)
+        assert value(m2, "wstui_rest_venue_holds_total", **host) == 0
         assert value(m2, "wstui_rest_rate_limited_total", **host) == value(m2, "wstui_rest_errors_total", **host) == 0
         assert value(m2, "wstui_snapshot_age_seconds") < 2.0  # published 10 times a second
 

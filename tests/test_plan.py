@@ -170,6 +170,36 @@ def test_books_beyond_the_weight_budget_wait_their_turn_and_say_so():
     assert any("4 REST request(s) still unanswered when stopping" in n for n in out["notes"])
 
 
+def test_the_venues_own_weight_count_holds_the_queue_before_a_429():
+    """Another program on our address spent the minute's weight: the venue says so in the first answer
+    (X-MBX-USED-WEIGHT-1M), and the other books wait their turn, saying so, instead of meeting a 429."""
+    import json
+    import subprocess
+    import urllib.request
+
+    from live_util import ENV, ROOT, wstui_cmd
+
+    with Served("--sim", "--rate", "5", "--seed", "6") as srv:
+        for _ in range(96):  # 96 snapshots of depth 1000 (weight 20): 1,920 of USD-M's 2,400 a minute
+            with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/fapi/v1/depth?symbol=BTCUSDT&limit=1000") as r:
+                assert r.status == 200 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) > 0
+        p = subprocess.run(wstui_cmd("watch", *[f"binance-futures:X{i:04d}USDT" for i in range(6)], "--endpoint",
+                                     f"binance-futures={srv.url()}", "--headless", "--json", "--duration", 5),
+                           cwd=ROOT, capture_output=True, text=True, timeout=60, env=ENV)
+        lines = list(srv.lines)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    out = json.loads(p.stdout)
+    (rest,) = out["rest"]
+    # what we sent before the first answer came (at most two at once), then held by the venue's own count
+    assert 1 <= rest["requests"] <= 2 and rest["venue_holds"] >= 1, rest
+    assert 1920 < rest["venue_used_weight"] <= 1924 and rest["weight_last_min"] <= 4, rest
+    assert rest["rate_limited"] == 0 and not refused_by_sim(lines)
+    books = books_of(out)
+    waiting = [b for b in books if b["book_state"] == "empty"]
+    assert len(books) == 6 and len(waiting) == 6 - rest["requests"]
+    assert all(b["state"] == "connecting" and b["reason"].startswith("snapshot queued: ") for b in waiting), waiting
+
+
 def test_connections_view_and_json_show_each_connection_against_its_venues_limits():
     import json
     import subprocess
@@ -254,7 +284,8 @@ async def test_the_tui_shows_a_queued_snapshot_in_the_streams_table_ladder_and_d
             await pilot.pause(0.3)
             rest = [ln for ln in app.screen.text.splitlines() if ln.startswith(" REST ")]
             assert len(rest) == 1 and rest[0].startswith(" REST fapi.binance.com: "), rest
-            assert "last minute 16 of 20 (we keep to 16)" in rest[0] and "0 rate-limited" in rest[0], rest
+            assert "last minute 16 of 20 (we keep to 16) · the venue counts 16" in rest[0], rest
+            assert "0 rate-limited" in rest[0], rest
             assert re.search(r"\b[1-4] queued, the last in ~\d+(\.\d)? s", rest[0]), rest
             await pilot.press("escape", "q")
 

@@ -193,6 +193,10 @@ class SnapshotCollector:
                                                 "weight budget a minute (this process's share)", labels=lab),
             "cap_per_min": GaugeMetricFamily("wstui_rest_weight_cap_per_minute", "The weight a minute wstui keeps "
                                              "to (a share of the budget)", labels=lab),
+            "venue_used_weight": GaugeMetricFamily("wstui_rest_venue_used_weight", "The weight the venue says our "
+                                                   "address used in its window (every program on it)", labels=lab),
+            "venue_holds": CounterMetricFamily("wstui_rest_venue_holds_total", "Times the venue's own count held "
+                                               "the queue (its window nearly spent)", labels=lab),
             "queued": GaugeMetricFamily("wstui_rest_queued_requests", "Requests waiting for the weight budget",
                                         labels=lab),
             "inflight": GaugeMetricFamily("wstui_rest_inflight_requests", "Requests sent, not yet answered",

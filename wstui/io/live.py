@@ -660,7 +660,9 @@ class Live:
         lim = getattr(venue, "limits", None)
         self.rest.get(conn.conn_id, url, self.rest_url(f, url), callback, self._deliver,
                       weight=getattr(lim, "snapshot_weight", None) or 1,
-                      per_min=self._budget(getattr(lim, "rest_weight_per_min", None)), waiter=stream)
+                      per_min=self._budget(getattr(lim, "rest_weight_per_min", None)), waiter=stream,
+                      used_header=getattr(lim, "rest_used_weight_header", None),
+                      address_per_min=getattr(lim, "rest_weight_per_min", None))
 
     def _budget(self, per_min: int | None) -> int | None:
         """A venue's REST weight per minute, this process's part of it."""

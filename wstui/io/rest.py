@@ -14,6 +14,10 @@
   knows its place and the estimated time it will be sent (:meth:`RestClient.estimate`).
 - An HTTP 429 or 418 (rate limit, ban) still holds every request to that host for its ``Retry-After``
   (60 s without one): nothing is sent to a host that asked us to wait, not even requests already queued.
+- Where the venue counts in an answer header the weight our address used in its minute (Binance's
+  ``X-MBX-USED-WEIGHT-1M``, ``Limits.rest_used_weight_header``), that count is read too: when it says
+  the address's minute is nearly spent (other programs on this address, or our other workers, spent it),
+  the host is held for a minute, before the venue answers 429.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, NamedTuple
 from urllib.parse import urlsplit
 
 from ..core.text import clean
@@ -40,6 +44,7 @@ MAX_INFLIGHT = 2  # requests to one host at once: when a 429 comes back, at most
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RATE_LIMITED = (429, 418)  # HTTP statuses that tell the client to stop for Retry-After seconds
 HOLD_DEFAULT_S = 60.0  # a 429/418 without Retry-After: wait the whole rate-limit minute
+VENUE_WINDOW_S = 60.0  # the venue's own weight count (its minute): how long a count near its cap holds us
 
 
 class HttpStatusError(RuntimeError):
@@ -62,15 +67,21 @@ def _retry_after(value: str | None) -> float | None:
     return v if 0 <= v < 86400 * 3 else None
 
 
-def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
-    """GET ``url`` (run in a thread).  Raises ``RuntimeError`` with a clear message on failure."""
+class Answer(NamedTuple):
+    body: str
+    headers: Mapping[str, str]  # (case-insensitive)
+
+
+def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> Answer:
+    """GET ``url`` (run in a thread): its body and headers.  Raises ``RuntimeError`` with a clear message
+    on failure."""
     host = urlsplit(url).hostname or ""
     handlers = [urllib.request.ProxyHandler({})] if host in LOOPBACK else []
     opener = urllib.request.build_opener(*handlers)
     req = urllib.request.Request(url, headers={"User-Agent": "wstui", "Accept": "application/json"})
     try:
         with opener.open(req, timeout=timeout) as resp:
-            return resp.read().decode("utf-8", "replace")
+            return Answer(resp.read().decode("utf-8", "replace"), resp.headers)
     except urllib.error.HTTPError as exc:
         try:
             body = exc.read(200).decode("utf-8", "replace")
@@ -90,14 +101,14 @@ def http_get(url: str, timeout: float = REST_TIMEOUT_S) -> str:
         raise RuntimeError(f"REST request to {host} failed: {clean(exc, 160)}") from None
 
 
-async def get_in_thread(url: str) -> str:
+async def get_in_thread(url: str) -> Answer:
     """:func:`http_get` in a daemon thread of its own.  Unlike ``asyncio.to_thread`` (whose worker
     ``asyncio.run`` and the interpreter wait for at exit) a request that hangs never delays stopping:
     cancelling the await abandons it, and an answer arriving after the loop closed is dropped."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future = loop.create_future()
 
-    def deliver(body: str | None, exc: BaseException | None) -> None:
+    def deliver(body: Answer | None, exc: BaseException | None) -> None:
         if not fut.done():
             if exc is None:
                 fut.set_result(body)
@@ -158,6 +169,30 @@ class HostSchedule:
         self.abandoned = 0  # queued or in flight when stopping
         self.peak_used = 0  # most weight within one window
         self.latency = 0.0  # seconds a request takes, smoothed (the queue moves at most MAX_INFLIGHT per that)
+        # the venue's own count of the weight our address used (Binance: X-MBX-USED-WEIGHT-1M), against the
+        # whole address's budget: other programs on this address (or our other workers) spend it too
+        self.used_header: str | None = None
+        self.address_cap: int | None = None
+        self.venue_used: int | None = None  # the last count the venue gave
+        self.venue_holds = 0  # times the venue's count held the queue (its minute nearly spent)
+
+    def venue_count(self, headers: Mapping[str, str] | None, weight: int, now: float) -> None:
+        """An answer's headers: when the venue says our address has spent so much of its minute that
+        another request of ``weight`` would go over the address's cap, nothing more is sent for a minute
+        (the venue's count has rolled over by then), as for a 429 but before it comes."""
+        if self.used_header is None or headers is None:
+            return
+        raw = headers.get(self.used_header)
+        try:
+            used = int(str(raw).strip())
+        except ValueError:
+            return  # absent or not a number: nothing learnt
+        if used < 0:
+            return
+        self.venue_used = used
+        if self.address_cap is not None and used + weight > self.address_cap:
+            self.venue_holds += 1
+            self.hold = max(self.hold, now + VENUE_WINDOW_S)
 
     def _expire(self, now: float) -> None:
         spent = self.spent
@@ -186,7 +221,8 @@ class HostSchedule:
                 "peak_weight_per_min": self.peak_used, "queued": len(q), "inflight": self.inflight,
                 "next_eta_s": round(max(0.0, q[-1].eta - now), 1) if q else None,
                 "latency_ms": round(self.latency * 1000, 1), "errors": self.errors,
-                "rate_limited": self.rate_limited, "abandoned": self.abandoned}
+                "rate_limited": self.rate_limited, "abandoned": self.abandoned,
+                "venue_used_weight": self.venue_used, "venue_holds": self.venue_holds}
 
 
 def _free_at(spent, used: int, cap: int | None, now: float, weight: int) -> float:
@@ -222,13 +258,20 @@ class RestClient:
         """Requests of this connection queued or in flight (its books wait for them: no reconnect meanwhile)."""
         return self._by_conn.get(conn_id, 0)
 
-    def host(self, url: str, per_min: int | None = None) -> HostSchedule:
+    def host(self, url: str, per_min: int | None = None, used_header: str | None = None,
+             address_per_min: int | None = None) -> HostSchedule:
         """The schedule of ``url``'s host (the venue's own REST host: its budget is the venue's, wherever
-        ``--endpoint`` sends the request)."""
+        ``--endpoint`` sends the request).  ``used_header``: the answer header in which the venue counts
+        the weight our address used in its minute, against ``address_per_min`` (the whole address's budget;
+        ``per_min`` is this process's part of it)."""
         netloc = urlsplit(url).netloc
         h = self.hosts.get(netloc)
         if h is None:
             h = self.hosts[netloc] = HostSchedule(netloc, per_min, self.spacing)
+        if used_header is not None:
+            h.used_header = used_header
+            if address_per_min:
+                h.address_cap = int(address_per_min * BUDGET_HEADROOM)
         elif per_min and h.per_min != per_min:  # learnt later (or changed): the tighter one
             h.per_min = min(per_min, h.per_min or per_min)
             h.cap = int(h.per_min * BUDGET_HEADROOM)
@@ -237,7 +280,8 @@ class RestClient:
 
     def get(self, conn_id: str, url: str, real: str, callback: Callable,
             deliver: Callable[[Callable, str | None, str | None], None], *, weight: int = 1,
-            per_min: int | None = None, waiter: Any = None) -> None:
+            per_min: int | None = None, waiter: Any = None, used_header: str | None = None,
+            address_per_min: int | None = None) -> None:
         """GET ``real`` (``url`` is the venue's own address, as recorded); ``deliver(callback, body, error)``
         runs when it is answered.  ``weight``: what the request costs of its host's budget of ``per_min``
         a minute (None: no budget known); ``waiter``: what waits for it (see :meth:`estimate`)."""
@@ -247,7 +291,7 @@ class RestClient:
             if waiter is not None and waiter not in req.waiters:
                 req.waiters.append(waiter)
             return
-        h = self.host(url if urlsplit(url).netloc else real, per_min)
+        h = self.host(url if urlsplit(url).netloc else real, per_min, used_header, address_per_min)
         req = _Request(url, real, conn_id, max(1, int(weight)), deliver, [callback],
                        [waiter] if waiter is not None else [], self._fail.get(real, (0, 0.0))[1])
         self.inflight[real] = req
@@ -293,8 +337,10 @@ class RestClient:
         real = req.real
         t0 = time.time()
         try:
-            body = await get_in_thread(real)
+            answer = await get_in_thread(real)
+            body = answer.body
             took = time.time() - t0
+            h.venue_count(answer.headers, req.weight, time.time())
             h.latency = took if not h.latency else 0.8 * h.latency + 0.2 * took
             self._fail.pop(real, None)
         except asyncio.CancelledError:

@@ -112,6 +112,8 @@ class Limits:
     """REST weight the client may spend per minute."""
     snapshot_weight: int | None = None
     """Weight of one REST book snapshot request as wstui asks for it."""
+    rest_used_weight_header: str | None = None
+    """Answer header in which the venue counts the REST weight the client's address used in its window."""
 
 
 T = TypeVar("T")

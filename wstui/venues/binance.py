@@ -68,6 +68,9 @@ class _Sync(SnapshotWait):
         self.stale = 0  # snapshots in a row older than the first buffered diff (fetched again)
 
 
+USED_WEIGHT = "X-MBX-USED-WEIGHT-1M"  # the answer header counting the weight our address used this minute
+
+
 def spot_depth_weight(limit: int) -> int:
     """GET /api/v3/depth request weight by ``limit``: 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250
     (developers.binance.com, spot REST "Market data endpoints", Order book)."""
@@ -102,10 +105,12 @@ class BinanceSpot(Venue):
     # developers.binance.com, spot "WebSocket Streams" and "LIMITS": 1,024 streams per connection, 5 incoming
     # messages per second (pings and subscribes count), 300 connections per 5 minutes per IP; REST: 6,000
     # request weight per minute; GET /api/v3/depth weighs 5 (limit 1-100), 25 (-500), 50 (-1000), 250 (-5000).
+    # "Every request will contain X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter) in the response headers
+    # which has the current used weight for the IP" (REST API, LIMITS): the minute's is -1M.
     snapshot_limit = SPOT_SNAPSHOT_LIMIT
     limits = Limits(streams_per_conn=1024, msgs_per_s=5, conns_per_window=(300, 300.0), url_max=2000,
                     args_per_msg=200, rest_weight_per_min=6000,
-                    snapshot_weight=spot_depth_weight(SPOT_SNAPSHOT_LIMIT))
+                    snapshot_weight=spot_depth_weight(SPOT_SNAPSHOT_LIMIT), rest_used_weight_header=USED_WEIGHT)
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
@@ -366,11 +371,11 @@ class BinanceFutures(BinanceSpot):
     futures = True
     # developers.binance.com, USD-M "Websocket Market Streams": 1,024 streams per connection, 10 incoming
     # messages per second; REST: 2,400 weight per minute; GET /fapi/v1/depth weighs 2 (limit 5-50), 5 (100),
-    # 10 (500), 20 (1000).
+    # 10 (500), 20 (1000); the same X-MBX-USED-WEIGHT-1M answer header (USD-M "General Info", LIMITS).
     snapshot_limit = FUTURES_SNAPSHOT_LIMIT
     limits = Limits(streams_per_conn=1024, msgs_per_s=10, conns_per_window=(300, 300.0), url_max=2000,
                     args_per_msg=200, rest_weight_per_min=2400,
-                    snapshot_weight=futures_depth_weight(FUTURES_SNAPSHOT_LIMIT))
+                    snapshot_weight=futures_depth_weight(FUTURES_SNAPSHOT_LIMIT), rest_used_weight_header=USED_WEIGHT)
 
     def rest_depth(self) -> str:
         host = urlsplit(self.ctx.addr).hostname or ""

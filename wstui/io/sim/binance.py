@@ -133,8 +133,9 @@ class BinanceClient(SimClient):
         b = sim.book(cls, sym)
         ms = int(time.time() * 1000)
         bids, asks = b.snapshot_levels(limit)
-        return orjson.dumps({"lastUpdateId": b.seq, "E": ms, "T": ms,
+        body = orjson.dumps({"lastUpdateId": b.seq, "E": ms, "T": ms,
                              "bids": [[p, q] for p, q, _ in bids], "asks": [[p, q] for p, q, _ in asks]}).decode()
+        return RestAnswer(200, body, {"X-MBX-USED-WEIGHT-1M": str(cls.budget(sim, market).used)})
 
     def __init__(self, sim, s) -> None:
         super().__init__(sim, s)

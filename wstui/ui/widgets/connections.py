@@ -73,6 +73,9 @@ def rest_line(h: dict) -> tuple[str, str]:
     if type(budget) is int:
         minute += f" of {budget:,}" + (f" (we keep to {cap:,})" if type(cap) is int and cap != budget else "")
     parts.append(minute)
+    venue = h.get("venue_used_weight")
+    if type(venue) is int:  # the venue's own count for our whole address (other programs, other workers)
+        parts.append(f"the venue counts {venue:,}" + (f", held {num('venue_holds')}x" if num("venue_holds") else ""))
     if num("queued"):
         eta = h.get("next_eta_s")
         parts.append(f"{num('queued'):,} queued" + (f", the last in ~{eta:g} s" if type(eta) in (int, float) else ""))
