@@ -181,38 +181,34 @@ class SnapshotCollector:
 
     def _rest(self, snap: Snapshot) -> Iterator[Metric]:
         """Per venue REST host (book snapshots): requests and weight spent, the last minute against the
-        venue's documented budget, what waits, and rate-limit answers."""
-        lab = ["host"]
-        fams = {
-            "requests": CounterMetricFamily("wstui_rest_requests_total", "REST requests sent to the host", labels=lab),
-            "weight": CounterMetricFamily("wstui_rest_weight_total", "Request weight spent at the host, as the venue "
-                                          "counts it", labels=lab),
-            "weight_last_min": GaugeMetricFamily("wstui_rest_weight_last_minute", "Weight spent in the last 60 s",
-                                                 labels=lab),
-            "budget_per_min": GaugeMetricFamily("wstui_rest_weight_budget_per_minute", "The venue's documented "
-                                                "weight budget a minute (this process's share)", labels=lab),
-            "cap_per_min": GaugeMetricFamily("wstui_rest_weight_cap_per_minute", "The weight a minute wstui keeps "
-                                             "to (a share of the budget)", labels=lab),
-            "venue_used_weight": GaugeMetricFamily("wstui_rest_venue_used_weight", "The weight the venue says our "
-                                                   "address used in its window (every program on it)", labels=lab),
-            "venue_holds": CounterMetricFamily("wstui_rest_venue_holds_total", "Times the venue's own count held "
-                                               "the queue (its window nearly spent)", labels=lab),
-            "queued": GaugeMetricFamily("wstui_rest_queued_requests", "Requests waiting for the weight budget",
-                                        labels=lab),
-            "inflight": GaugeMetricFamily("wstui_rest_inflight_requests", "Requests sent, not yet answered",
-                                          labels=lab),
-            "errors": CounterMetricFamily("wstui_rest_errors_total", "Requests that failed (network, HTTP error, "
-                                          "bad body)", labels=lab),
-            "rate_limited": CounterMetricFamily("wstui_rest_rate_limited_total", "HTTP 429/418 answers (the host "
-                                                "held for Retry-After)", labels=lab),
-        }
+        venue's documented budget, the venue's own count, what waits, and rate-limit answers."""
+        fams = {key: (CounterMetricFamily if counter else GaugeMetricFamily)(name, doc, labels=["host"])
+                for key, counter, name, doc in REST_FAMILIES}
         for h in snap.rest:
             host = str(h.get("host", ""))
-            for name, fam in fams.items():
-                v = h.get(name)
+            for key, fam in fams.items():
+                v = h.get(key)
                 if type(v) in (int, float):
                     fam.add_metric([host], v)
         yield from fams.values()
+
+
+# (the field of a snapshot's rest[] entry, a counter?, the family, its help)
+REST_FAMILIES = (
+    ("requests", True, "wstui_rest_requests_total", "REST requests sent to the host"),
+    ("weight", True, "wstui_rest_weight_total", "Request weight spent at the host, as the venue counts it"),
+    ("weight_last_min", False, "wstui_rest_weight_last_minute", "Weight spent in the last 60 s"),
+    ("budget_per_min", False, "wstui_rest_weight_budget_per_minute",
+     "The venue's documented weight budget a minute (this process's share)"),
+    ("cap_per_min", False, "wstui_rest_weight_cap_per_minute", "The weight a minute wstui keeps to (a share of the budget)"),
+    ("venue_used_weight", False, "wstui_rest_venue_used_weight",
+     "The weight the venue says our address used in its window (every program on it)"),
+    ("venue_holds", True, "wstui_rest_venue_holds_total", "Times the venue's own count held the queue (its window nearly spent)"),
+    ("queued", False, "wstui_rest_queued_requests", "Requests waiting for the weight budget"),
+    ("inflight", False, "wstui_rest_inflight_requests", "Requests sent, not yet answered"),
+    ("errors", True, "wstui_rest_errors_total", "Requests that failed (network, HTTP error, bad body)"),
+    ("rate_limited", True, "wstui_rest_rate_limited_total", "HTTP 429/418 answers (the host held for Retry-After)"),
+)
 
 
 LANDING = b"""<!doctype html>
