@@ -21,6 +21,9 @@ def test_symbols_spread_over_connections_within_the_streams_limit():
     bfx = build_feeds([f"bitfinex:tX{i:04d}USD" for i in range(200)])
     assert len(bfx) == 17 and max(len(f.symbols) for f in bfx) == 12  # 24 of 25 channels each
     assert len(build_feeds(["kraken:BTC/USD", "kraken:ETH/USD"])) == 1  # no documented limit: one connection
+    # ... up to the 1,000 streams the engine takes from one connection (500 symbols of book and trades)
+    kr = build_feeds([f"kraken:X{i:04d}/USD" for i in range(1001)])
+    assert [len(f.symbols) for f in kr] == [500, 500, 1]
     assert venue_by_name("deribit").limits.conns_max == 32
 
     class Tight(venue_by_name("deribit")):
@@ -29,6 +32,34 @@ def test_symbols_spread_over_connections_within_the_streams_limit():
     assert plan_connections(Tight, ["A", "B", "C", "D", "E", "F"]) == [["A", "B"], ["C", "D"], ["E", "F"]]
     with pytest.raises(SpecError, match="7 symbols need 4 connections, more than the 3"):
         plan_connections(Tight, list("ABCDEFG"))
+
+
+def test_1000_kraken_symbols_are_all_watched_none_dropped_past_a_connections_cap():
+    """Kraken documents no streams-per-connection limit, and one connection carried every symbol: past the
+    1,000 streams the engine takes from one connection, the trades streams were dropped (their data then
+    counted as unsolicited) while the banner said all was healthy."""
+    out, _lines = watch_fleet("kraken", [f"kraken:X{i:04d}/USD" for i in range(1000)], 5, "0.5")
+    streams = out["streams"]
+    assert len(streams) == 2000 and sum(s["channel"] == "trades" for s in streams) == 1000
+    assert {c["conn"]: c["streams"] for c in out["connections"]} == {"KRAKEN.ws.1": 1000, "KRAKEN.ws.2": 1000}
+    assert not [e for e in out["events"] if e["kind"] == "unsolicited"]
+    assert not [n for n in out["notes"] if "more than" in n], out["notes"]
+    assert sum(b["book_state"] == "ok" for b in books_of(out)) == 1000  # every book verified
+
+
+def test_a_connection_declaring_more_streams_than_the_engine_takes_says_so():
+    from wstui.engine import Engine
+
+    engine = Engine(source="live")
+    engine.open("KRAKEN.ws.1", "wss://ws.kraken.com/v2", 1.0, live=True)
+    for channel in ("book", "trade"):
+        engine.sent("KRAKEN.ws.1", orjson.dumps({"method": "subscribe", "params": {
+            "channel": channel, "symbol": [f"X{i:04d}/USD" for i in range(600)]}}).decode(), 1.0)
+    snap = engine.snapshot()
+    assert len(snap.streams) == 1000
+    assert snap.notes == ("KRAKEN.ws.1: more than 1000 streams on one connection: kraken:X0400/USD:trades and "
+                          "any after it are not watched",)
+    assert any(e.kind == "unsolicited" and "more than 1000 streams" in e.detail for e in snap.events)
 
 
 def test_a_long_binance_stream_list_is_subscribed_by_messages_not_an_ever_longer_url():

@@ -28,11 +28,10 @@ from .core.snapshot import BadRecord, ConnView, Snapshot, SourceStatus, StatusSo
 from .core.stream import BACKLOG_FRAMES, BOOK_EMPTY, STALE_AFTER, Event, Link, Stream
 from .core.text import clean
 from .venues import venue_for
-from .venues.base import FetchCallback, Unsolicited, Venue
+from .venues.base import STREAMS_PER_CONN, FetchCallback, Unsolicited, Venue
 
 TICK = 0.1  # seconds of engine clock between health evaluations
 VIEW_REUSE_S = 1.0  # a stream that did not change keeps its published view this long (its age, rates)
-STREAMS_PER_CONN = 1000  # streams one connection may create from its data (replay: a capture is what it is)
 NAME_MAX = 200  # characters of a symbol or channel name a stream may have
 UNSOLICITED_NAMES = 50  # unsolicited stream names remembered and reported (one event each) per connection
 FRAMES_KEPT = 50  # latest frames kept per stream that shows frames (generic feeds)
@@ -68,6 +67,7 @@ class Conn(Link):
         # it sent): data for any other is counted as unsolicited, never a new stream, so a hostile
         # server cannot grow memory, CPU or REST requests with made-up symbols.
         self.declaring = False
+        self.over_cap = False  # a stream was refused for the per-connection cap (noted once)
         self.unsolicited = 0  # frames (or subscription answers) naming a stream it may not have
         self.unsolicited_names: set[str] = set()  # the first UNSOLICITED_NAMES of them
         self.venue: Venue = (venue or venue_for(addr))(self)
@@ -86,7 +86,11 @@ class Conn(Link):
         if self.live and not self.declaring:
             raise Unsolicited(f"{v}:{symbol}:{channel}")
         cap = max(STREAMS_PER_CONN, self.venue.limits.streams_per_conn or 0)  # a venue may allow more (1,024)
-        if len(self.streams) >= cap:
+        if len(self.streams) >= cap:  # (the planner never puts more on one connection: said, never silent)
+            if self.declaring and not self.over_cap:
+                self.over_cap = True
+                self.engine.notes.append(f"{self.conn_id}: more than {cap} streams on one connection: "
+                                         f"{v}:{symbol}:{channel} and any after it are not watched")
             raise Unsolicited(f"{v}:{symbol}:{channel}", f"more than {cap} streams on one connection")
         st = self.engine.get_stream(v, symbol, channel, book=book, tape=tape, frames=frames)
         if st.key not in self.streams:

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from ..venues import VENUES, venue_by_name
-from ..venues.base import Venue
+from ..venues.base import STREAMS_PER_CONN, Venue
 from ..venues.generic import Generic
 
 FEED_HISTORY = 64  # connect attempts and backoff delays a feed keeps (the latest; counters hold the rest)
@@ -130,12 +130,11 @@ class Feed:
 
 def plan_connections(cls: type[Venue], symbols: list[str]) -> list[list[str]]:
     """``symbols`` spread over as few connections as the venue's documented limits allow (each carries at
-    most ``limits.streams_per_conn`` streams); a plan needing more connections than the venue lets one
-    address open at once is refused with a clear error."""
+    most ``limits.streams_per_conn`` streams, or ``STREAMS_PER_CONN`` where none is documented); a plan
+    needing more connections than the venue lets one address open at once is refused with a clear error."""
     lim = cls.limits
-    per = len(symbols) or 1
-    if lim.streams_per_conn:
-        per = max(1, lim.streams_per_conn // max(1, cls.streams_per_symbol))
+    # no documented limit: as many as the engine takes from one connection (STREAMS_PER_CONN)
+    per = max(1, (lim.streams_per_conn or STREAMS_PER_CONN) // max(1, cls.streams_per_symbol))
     groups = [symbols[i:i + per] for i in range(0, len(symbols), per)]
     if lim.conns_max is not None and len(groups) > lim.conns_max:
         raise SpecError(f"{cls.name}: {len(symbols)} symbols need {len(groups)} connections, more than the "

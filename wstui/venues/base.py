@@ -88,6 +88,10 @@ class ConnContext(Protocol):
         ...
 
 
+STREAMS_PER_CONN = 1000  # streams one connection carries where its venue documents no limit: the engine
+# takes no more from one connection (a venue that documents more, Binance's 1,024, may have that)
+
+
 @dataclass(frozen=True)
 class Limits:
     """A venue's documented limits for one client, which ``watch`` plans its connections within.
