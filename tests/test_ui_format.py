@@ -54,6 +54,7 @@ def test_book_status_names_every_bad_condition():
 
     assert book_status(v) == ("■ ended", "dim", True)
     assert book_status(replace(v, state="live")) == ("● live", "ok", True)
+    assert book_status(replace(v, state="quiet")) == ("◦ quiet", "ok", True)  # as its row says, not "live"
     assert book_status(replace(v, state="stale", last_age_s=7.25))[:2] == ("✖ STALE 7.2s", "bad")
     assert book_status(replace(v, book_state="out_of_sync", reason="gap: 5 missing"))[0].startswith("✖ OUT OF SYNC: gap")
     assert book_status(replace(v, state="live", crossed=True))[1:] == ("bad", False)

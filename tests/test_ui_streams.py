@@ -9,6 +9,11 @@ from textual import events
 from wstui.ui.widgets.streams import StreamsTable
 
 
+def shown(table: StreamsTable) -> str:
+    """The header line as far as the screen shows it."""
+    return table.rows_text[0][:table.size.width].rstrip()
+
+
 async def test_slash_filters_as_you_type_and_keys_do_not_leak_to_the_app():
     app = make_app(FUTURES)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -26,12 +31,17 @@ async def test_slash_filters_as_you_type_and_keys_do_not_leak_to_the_app():
         await pilot.pause(0.1)
         assert table.keys == ["binance-futures:SUSHIUSDT:book"]
         assert app.is_running and app.selected == "binance-futures:SUSHIUSDT:book"
-        await pilot.press("enter")  # keep it
+        await pilot.press("enter")  # keep it: the header says so, on screen
         await pilot.pause(0.1)
         assert not table.typing and table.keys == ["binance-futures:SUSHIUSDT:book"]
-        await pilot.press("slash", "escape")  # clear it
+        assert shown(table).endswith(f" /sushi book 1 of {total}  sorted worst first"), shown(table)
+        assert shown(table).startswith(" venue")
+        await pilot.press("escape")  # Esc clears a kept filter too
         await pilot.pause(0.1)
-        assert table.filter == "" and len(table.keys) == total
+        assert table.filter == "" and len(table.keys) == total and "sorted" not in table.rows_text[0]
+        await pilot.press("slash", "x", "escape")  # and one being typed
+        await pilot.pause(0.1)
+        assert table.filter == "" and len(table.keys) == total and not table.typing
         await pilot.press("slash", "q", "backspace", "x", "r", "p")
         await pilot.pause(0.1)
         assert app.is_running and table.filter == "xrp" and all("XRP" in k for k in table.keys)
@@ -50,14 +60,14 @@ async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls()
         await pilot.press("o")  # by venue: names in order
         await pilot.pause(0.1)
         names = [(table.views[k].venue, table.views[k].symbol) for k in table.keys]
-        assert names == sorted(names) and "sorted by venue" in table.rows_text[0]
+        assert names == sorted(names) and shown(table).endswith(" sorted by venue"), shown(table)
         for _ in range(4):  # symbol, channel, age, msg/s (r1)
             await pilot.press("o")
         await pilot.pause(0.1)
         assert table.sort == "r1"
         await pilot.press("O")  # reversed
         await pilot.pause(0.1)
-        assert table.reverse and "reversed" in table.rows_text[0]
+        assert table.reverse and shown(table).endswith(" sorted by r1 reversed"), shown(table)
         msgs = [table.views[k].messages for k in table.keys]
         assert len(msgs) == len(table.keys)
         # the wheel moves the view, and the cursor with it when it would leave the screen

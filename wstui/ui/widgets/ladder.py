@@ -43,6 +43,8 @@ def health_status(v: StreamView) -> Status:
         return "■ ended", "dim", True
     if st == "connecting":
         return "○ connecting", "warn", True
+    if st == "quiet":  # (as its row says: nothing missing, the market is calm)
+        return "◦ quiet", "ok", True
     return "● live", "ok", True
 
 

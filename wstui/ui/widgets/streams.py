@@ -505,8 +505,13 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.redraw()
 
     def on_key(self, event: events.Key) -> None:
-        """While filtering, printable keys type into the filter (no app key fires)."""
+        """While filtering, printable keys type into the filter (no app key fires).  Esc clears a filter,
+        typed or kept."""
         if not self.typing:
+            if event.key == "escape" and self.filter:
+                self.set_filter("")
+                event.stop()
+                event.prevent_default()
             return
         key = event.key
         if key == "escape":
@@ -601,9 +606,11 @@ class StreamsTable(LinesWidget, can_focus=True):
             status = f"{what}  sorted {order}"
             if self.typing:  # typing: the filter line takes the header's place
                 header = [(fmt.fit(status + " ", width), "streams--header")]
-            else:  # after the column labels, where it fits
-                used = sum(len(t) for t, _ in header)
-                header.append((" " * max(1, width - used - len(status)) + status, "streams--header"))
+            else:  # at the right edge of the screen, over the column labels it covers (the last column
+                # runs past the edge: after the labels it would never be seen)
+                line = "".join(t for t, _ in header)
+                keep = max(0, width - len(status) - 1)
+                header = [(line[:keep].ljust(keep) + " " + status, "streams--header")]
         header.append((" " * width, "streams--header"))
         rows: list[Row] = [tuple(header)]
         focused = self.has_focus
