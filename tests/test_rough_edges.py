@@ -198,6 +198,26 @@ async def test_a_live_app_with_nothing_connected_does_not_say_live():
         await pilot.press("q")
 
 
+async def test_quitting_a_live_tui_closes_its_sockets_without_asyncio_warnings(caplog, recwarn):
+    """q used to leave the engine loop's socket closes pending: 'Task was destroyed but it is pending!'
+    and 'coroutine ... was never awaited' on stderr at every quit (a tmux review)."""
+    import gc
+
+    with Served("--sim", "--rate", "20", "--seed", "2") as srv:
+        feeds = build_feeds(["kraken:BTC/USD", "kraken:ETH/USD", "binance-futures:BTCUSDT"],
+                            {"kraken": srv.url("/v2"), "binance-futures": srv.url()})
+        app = WstuiApp(Engine(source="live"), Live(feeds, duration=60), fps=20.0, engine_mode="thread")
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert await until(pilot, lambda: app.snap is not None and len(app.snap.connections) == 2
+                               and all(c.up for c in app.snap.connections))
+            await pilot.press("q")
+        assert not app.thread.is_alive()
+        gc.collect()
+    said = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert not said, said
+    assert not [str(w.message) for w in recwarn if "never awaited" in str(w.message)]
+
+
 async def test_q_quits_from_the_help_screen():
     app = make_app(FUTURES)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -34,6 +34,26 @@ async def run_source(engine: Engine, source: Any, fps: float = 10.0) -> None:
         engine.publish()
 
 
+GRACE_S = 1.0  # a stopping source's time to close its connections politely before it is cancelled
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Close ``loop`` as ``asyncio.run`` would: its tasks still pending (a socket's close handshake cut
+    short) are cancelled and run to their end first, so none is destroyed pending (a warning on stderr
+    when the TUI quits)."""
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    except BaseException:  # (closing anyway)
+        pass
+    finally:
+        loop.close()
+
+
 class EngineThread(threading.Thread):
     """The engine and its source on a background thread (daemon: it never holds the app open)."""
 
@@ -56,12 +76,17 @@ class EngineThread(threading.Thread):
         except BaseException as exc:  # shown by the UI, never a traceback on the screen
             self.error = exc
         finally:
-            self.loop.close()
+            _finish(self.loop)
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Ask the source to stop and give it a moment to close its sockets politely (``GRACE_S``); then
+        cancel what is left."""
         stop = getattr(self.source, "stop", None)
         if stop is not None:
             stop()
+            self.join(min(timeout, GRACE_S))
+            if not self.is_alive():
+                return
         loop = self.loop
         if loop is not None and self._task is not None and not loop.is_closed():
             try:
