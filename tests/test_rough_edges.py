@@ -218,6 +218,31 @@ async def test_quitting_a_live_tui_closes_its_sockets_without_asyncio_warnings(c
     assert not [str(w.message) for w in recwarn if "never awaited" in str(w.message)]
 
 
+async def test_while_the_ladder_follows_the_busiest_book_the_table_shows_its_worst_rows():
+    """At start-up the cursor sits on the busiest book's row; the table used to scroll there, away from
+    the alarms at its top (a tmux review at 1,000 streams).  Now it stays at the top until a stream is
+    picked, and the first move key starts from the top row."""
+    from wstui.ui.widgets.streams import StreamsTable
+
+    app = make_app(SAMPLES / "binance_futures.jsonl.gz")
+    async with app.run_test(size=(120, 24)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        await pilot.pause(0.2)
+        table = app.query_one(StreamsTable)
+        rows = table.size.height - 1
+        assert app.follow_busiest and len(table.lines) > rows
+        busiest = table.lines.index(app.selected)
+        assert busiest >= rows, (busiest, rows)  # (the busiest book's row is below the first screen)
+        assert table.top == 0 and table.cursor == busiest
+        assert table.rows_text[1].split()[1] in table.lines[0]  # the worst row is on screen
+        await pilot.press("down")
+        await pilot.pause(0.2)
+        assert not app.follow_busiest and table.cursor == 0 and app.selected == table.lines[0]
+        await pilot.press("down")
+        await pilot.pause(0.2)
+        assert table.cursor == 1 and app.selected == table.lines[1]
+
+
 async def test_q_quits_from_the_help_screen():
     app = make_app(FUTURES)
     async with app.run_test(size=(80, 24)) as pilot:

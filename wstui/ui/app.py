@@ -538,6 +538,9 @@ class WstuiApp(App):
             self.engine.focus = view.focus_keys(snap, self.selected)
             self.stats.busy_s += time.perf_counter() - t0
             return
+        # while the ladder follows the busiest book, the table stays at its top (the worst rows: an SRE's
+        # alarms are in view at start-up, not scrolled away to a calm busy market)
+        table.hold_top = self.follow_busiest
         table.update_snapshot(snap, self.selected)
         if self.follow_busiest:
             table.point(self.selected)

@@ -243,6 +243,9 @@ class StreamsTable(LinesWidget, can_focus=True):
         self._first = True
         self._now: float | None = None  # the engine clock of the last snapshot
         self.multi = False  # streams of several monitors (attach): the venue cell names the monitor
+        # the view stays at the top rows whatever the cursor (the app follows the busiest book: the cursor
+        # is on its row, wherever that is); a move key then starts from the top row
+        self.hold_top = False
 
     # ------------------------------------------------------------ data
     @property
@@ -453,10 +456,23 @@ class StreamsTable(LinesWidget, can_focus=True):
                 self.post_message(self.Selected(line))
 
     # ------------------------------------------------------------ keys and mouse
+    def _from_top(self) -> bool:
+        """The view held at the top with the cursor off screen: a move key puts the cursor on the top row."""
+        if self.hold_top and not 0 <= self.cursor - self.top < max(1, self.size.height - 1):
+            self.hold_top = False
+            self._move_to(self.top)
+            return True
+        self.hold_top = False
+        return False
+
     def action_move(self, delta: int) -> None:
+        if abs(delta) < 1000 and self._from_top():  # (home and end go where they say)
+            return
         self._move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
+        if self._from_top():
+            return
         self._move_to(self.cursor + direction * max(1, self.size.height - 2))
 
     def action_scroll_columns(self, delta: int) -> None:
@@ -533,6 +549,7 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         if event.y >= 1:
+            self.hold_top = False
             self._move_to(self.top + event.y - 1)
             return
         col = self._column_at(event.x)  # a header: sort by that column (again: reverse)
@@ -565,6 +582,7 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def _scroll(self, delta: int) -> None:
         """The wheel moves the view (the cursor follows when it would leave it)."""
+        self.hold_top = False
         visible = max(1, self.size.height - 1)
         self.top = max(0, min(max(0, len(self.lines) - visible), self.top + delta))
         if self.cursor < self.top:
@@ -585,7 +603,9 @@ class StreamsTable(LinesWidget, can_focus=True):
         widths = self._widths()
         shown = list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS)))
         visible = max(1, height - 1)
-        if self.cursor < self.top:
+        if self.hold_top:
+            self.top = 0
+        elif self.cursor < self.top:
             self.top = self.cursor
         elif self.cursor >= self.top + visible:
             self.top = self.cursor - visible + 1
