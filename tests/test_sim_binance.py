@@ -91,12 +91,20 @@ class Clock:
         return self.t
 
 
+def answered(a) -> bool:
+    """A depth snapshot answered (HTTP 200, with the weight used so far)."""
+    return isinstance(a, RestAnswer) and a.status == 200 and "lastUpdateId" in a.body \
+        and int(a.headers["X-MBX-USED-WEIGHT-1M"]) > 0
+
+
 def test_rest_weight_budget_429_with_retry_after_then_418_for_a_client_that_keeps_going():
     sim = Sim(rate=10, seed=1)
     clock = Clock()
     sim.budgets["binance"] = WeightBudget(6000, ban_after=2, clock=clock)
     ok = [BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=1000") for _ in range(120)]
-    assert all(isinstance(a, str) and "lastUpdateId" in a for a in ok)  # 120 x weight 50 = 6,000
+    assert all(answered(a) for a in ok)  # 120 x weight 50 = 6,000
+    # each answer counts the weight used this minute, as Binance's X-MBX-USED-WEIGHT-1M does
+    assert [int(a.headers["X-MBX-USED-WEIGHT-1M"]) for a in ok] == [50 * (i + 1) for i in range(120)]
     refused = BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=1000")
     assert isinstance(refused, RestAnswer) and refused.status == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 61 and '"code":-1003' in refused.body
@@ -106,7 +114,7 @@ def test_rest_weight_budget_429_with_retry_after_then_418_for_a_client_that_keep
     clock.t += 61  # the minute has passed, but the ban has not
     assert BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=5").status == 418
     clock.t += 120
-    assert isinstance(BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=5"), str)
+    assert answered(BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=5"))
 
 
 def test_rest_weights_unknown_symbols_and_futures_budget():
@@ -116,9 +124,9 @@ def test_rest_weights_unknown_symbols_and_futures_budget():
     bad = BinanceClient.rest(sim, "/api/v3/depth?symbol=NOSUCHUSDT&limit=1000")
     assert bad.status == 400 and json.loads(bad.body) == {"code": -1121, "msg": "Invalid symbol."}
     for _ in range(120):  # 2,400 / 20
-        assert isinstance(BinanceClient.rest(sim, "/fapi/v1/depth?symbol=BTCUSDT&limit=1000"), str)
+        assert answered(BinanceClient.rest(sim, "/fapi/v1/depth?symbol=BTCUSDT&limit=1000"))
     assert BinanceClient.rest(sim, "/fapi/v1/depth?symbol=BTCUSDT&limit=1000").status == 429
-    assert isinstance(BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=1000"), str)  # spot's own
+    assert answered(BinanceClient.rest(sim, "/api/v3/depth?symbol=BTCUSDT&limit=1000"))  # spot's own
 
 
 async def _messages_then_close(url: str, frames: list[str], gap: float) -> tuple[list[str], int | None]:
@@ -268,12 +276,12 @@ def test_live_snapshot_older_than_the_first_diff_is_fetched_again_without_a_gap(
 
     def stale_once(cls, sim_, path_query):
         ans = real(cls, sim_, path_query)
-        if isinstance(ans, str) and "/depth" in path_query:
-            d = json.loads(ans)
+        if isinstance(ans, RestAnswer) and ans.status == 200 and "/depth" in path_query:
+            d = json.loads(ans.body)
             if not answers:
                 d["lastUpdateId"] -= 1000  # long before the diffs the client has buffered
             answers.append(d["lastUpdateId"])
-            return json.dumps(d)
+            return RestAnswer(200, json.dumps(d), ans.headers)
         return ans
 
     monkeypatch.setattr(BinanceClient, "rest", classmethod(stale_once))
