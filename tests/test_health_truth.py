@@ -71,6 +71,45 @@ async def test_the_demo_shows_no_alarm_banner():
     assert not any("-bad" in c or "-warn" in c for c in seen if c), seen
 
 
+def test_a_thousand_streams_of_random_silences_raise_no_alarm_and_a_muted_one_is_still_caught():
+    """Messages of an illiquid market come at random (a Poisson process): the longest of a stream's first
+    few dozen silences says little about how long the next may be, and over a thousand streams one of
+    them went stale every few minutes (a tmux review at 1,000 symbols).  The silence limit also holds
+    the silences' spread: none of 300,000 random silences is an alarm, and a stream that stops for good
+    is still flagged, at the limit its reason states."""
+    import random
+
+    from wstui.core.stream import Link, Stream
+
+    rng = random.Random(11)
+    alarms = []
+    for i in range(1000):
+        link = Link(0.0)
+        st = Stream("v", f"S{i}", "book", now=0.0, stale_explicit=False)
+        st.connection_up(0.0, reconnect=False, link=link)
+        t = 0.0
+        link.last_ts = t
+        st.data(t, 10)
+        for _ in range(300):
+            g = rng.expovariate(1.0)  # one message a second, at random
+            if g > st.silence_limit:  # (the engine flags the stream once a silence outlasts its limit)
+                alarms.append((i, st.n_gaps, round(g, 2), round(st.silence_limit, 2)))
+            t += g
+            link.last_ts = t  # (the connection flows)
+            st.data(t, 10)
+        assert st.n_gaps == 300 and st.state != "stale"
+    assert alarms == []
+    # the last one stops while its connection flows: stale once the silence passes its limit, not before
+    limit = st.silence_limit
+    assert 12.0 < limit < 40.0, limit
+    for k in range(1, int(limit * 10) + 20):
+        link.last_ts = t + k * 0.1
+        st.evaluate(t + k * 0.1)
+        if k * 0.1 < limit - 0.05:
+            assert st.state != "stale", (k * 0.1, limit)
+    assert st.state == "stale" and st.cause == "stream_silent" and f"threshold {limit:.1f} s" in st.compute_state(t + limit + 1)[2]
+
+
 # ---- still caught ---------------------------------------------------------------------------------------
 def with_silence(records, at: int, seconds: float):
     """The frames received in ``seconds`` from record ``at`` on are lost: the connection says nothing."""

@@ -29,6 +29,8 @@ Health states, by priority (the first that applies wins), each with a ``cause`` 
 
 from __future__ import annotations
 
+import math
+
 from bisect import bisect_left
 from collections import deque
 from typing import Callable, NamedTuple
@@ -89,6 +91,11 @@ QUIET_FLOOR = 6.0  # x the threshold: the shortest silence that can make a quiet
 FIRST_FRAME_FACTOR = 2.0  # x the threshold: a connection that has received nothing at all yet
 CADENCE_MIN = 20  # silences a stream must have shown before its own cadence is trusted
 CADENCE_K = 4.0  # a silence this many times the longest normal one is "far beyond its normal"
+# ... and at least this many standard deviations past the mean silence: a stream whose messages come at
+# random (an illiquid market: a Poisson process) has silences far beyond the longest of its first few
+# dozen, and over thousands of streams one of them would cry wolf every few minutes; mean + 20 sd is
+# 21 x the mean for such a stream (a false alarm once in ~10^9 silences), and barely moves a steady one
+CADENCE_SIGMAS = 20.0
 CLOCK_BUCKET = 10.0  # seconds per bucket of the clock-offset baseline
 CLOCK_BUCKETS = 60  # buckets kept: the baseline is the lowest latency of the last 10 minutes
 BACKLOG_FRAMES = 1000  # more frames than this waiting: lagging is our fault (backlog)
@@ -206,7 +213,7 @@ class Stream:
         "crossed", "book_state", "down", "ended", "stale_after", "lag_after",
         "state", "state_since", "out_of_sync_reason", "version", "exch_offset",
         "_slots", "_bucket", "hist", "_lat", "_lat_n", "_pct", "_lag", "_sink",
-        "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "acked_ts", "cause", "oos_cause",
+        "stale_explicit", "link", "quiet_kind", "max_gap", "n_gaps", "gap_mean", "gap_m2", "acked_ts", "cause", "oos_cause",
         "last_problem", "flow_ts", "end_state", "silence_limit", "conn_id", "snap_queue",
         "sched_queue", "sched_dirty", "sched_due",
     )
@@ -280,6 +287,8 @@ class Stream:
         self.quiet_kind = channel in QUIET_CHANNELS
         self.max_gap = 0.0  # the longest silence between two messages of one connection
         self.n_gaps = 0
+        self.gap_mean = 0.0  # the silences' mean and sum of squared deviations (Welford), see CADENCE_SIGMAS
+        self.gap_m2 = 0.0
         self.acked_ts: float | None = None  # when the venue acknowledged the subscription
         self.cause = ""
         self.oos_cause = ""
@@ -309,11 +318,14 @@ class Stream:
         if last is not None and last >= self.declared_ts and self.state is not STALE:
             # a silence of this connection that raised no alarm: part of the stream's normal cadence
             g = ts - last
+            n = self.n_gaps = self.n_gaps + 1
+            d = g - self.gap_mean
+            self.gap_mean += d / n
+            self.gap_m2 += d * (g - self.gap_mean)
             if g > self.max_gap:
                 self.max_gap = g
                 self._set_limit()
-            self.n_gaps += 1
-            if self.n_gaps == CADENCE_MIN:
+            elif n == CADENCE_MIN or (n > CADENCE_MIN and not n & 15):  # (the spread moves slowly)
                 self._set_limit()
         elif last is None or last < self.declared_ts:
             self.flow_ts = ts
@@ -435,9 +447,13 @@ class Stream:
 
     # ------------------------------------------------------------------ connection
     def _set_limit(self) -> None:
-        if self.n_gaps + 1 >= CADENCE_MIN:
+        n = self.n_gaps
+        if n >= CADENCE_MIN:
             floor = self.stale_after * QUIET_FLOOR if self.quiet_kind else self.stale_after
-            self.silence_limit = max(floor, CADENCE_K * self.max_gap)
+            # (a spread measured on few silences may be far too small: it counts for less while they are few)
+            sd = math.sqrt(max(0.0, self.gap_m2) / (n - 1))
+            spread = self.gap_mean + CADENCE_SIGMAS * (1.0 + 4.0 / math.sqrt(n)) * sd
+            self.silence_limit = max(floor, CADENCE_K * self.max_gap, spread)
 
     def acked(self, ts: float) -> None:
         """The venue acknowledged this stream's subscription: for a book a snapshot is now due."""
