@@ -468,6 +468,7 @@ class StreamsTable(LinesWidget, can_focus=True):
     def action_move(self, delta: int) -> None:
         if abs(delta) < 1000 and self._from_top():  # (home and end go where they say)
             return
+        self.hold_top = False
         self._move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
