@@ -47,6 +47,25 @@ async def test_slash_filters_as_you_type_and_keys_do_not_leak_to_the_app():
         assert app.is_running and table.filter == "xrp" and all("XRP" in k for k in table.keys)
 
 
+async def test_keys_typed_in_one_burst_after_slash_all_reach_the_filter():
+    """A paste, key repeat or tmux send-keys delivers '/' and the next keys together: none may be lost
+    (they were, while '/' went through the app's bindings after the keys behind it), and the filtered rows
+    open at their top."""
+    app = make_app(FUTURES)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        table = app.query_one(StreamsTable)
+        table.select([k for k in table.keys if "SUSHI" not in k][-1])  # the cursor far down, on another market
+        await pilot.pause(0.1)
+        assert table.cursor > 5
+        for key, char in (("slash", "/"), ("s", "s"), ("u", "u"), ("s", "s"), ("h", "h"), ("enter", None)):
+            app._driver.send_message(events.Key(key, char))  # all at once, nothing awaited between
+        await pilot.pause(0.3)
+        assert table.filter == "sush" and not table.typing
+        assert table.keys and all("SUSHI" in k for k in table.keys)
+        assert table.top == 0 and table.cursor == 0
+
+
 async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls():
     app = make_app(FUTURES, stale_after=1.0)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -67,7 +86,7 @@ async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls()
         assert table.sort == "r1"
         await pilot.press("O")  # reversed
         await pilot.pause(0.1)
-        assert table.reverse and shown(table).endswith(" sorted by r1 reversed"), shown(table)
+        assert table.reverse and shown(table).endswith(" sorted by msg/s reversed"), shown(table)
         msgs = [table.views[k].messages for k in table.keys]
         assert len(msgs) == len(table.keys)
         # the wheel moves the view, and the cursor with it when it would leave the screen

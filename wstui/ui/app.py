@@ -302,16 +302,22 @@ class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,question_mark", "dismiss", "close help"), Binding("q", "app.quit", "quit")]
 
     def compose(self) -> ComposeResult:
+        import textwrap
+
+        # each key's words wrapped to the box (90% of the screen), under their own column
+        room = max(30, int(self.app.size.width * 0.9) - 6 - 22)  # (border, padding and the scrollbar)
         t = Text()
         t.append("wstui keys\n\n", "bold")
         for keys, what in KEYS:
             t.append(f"  {keys:<20}", "bold")
-            t.append(f"{what}\n")
-        t.append("\nStates: ● live  ◦ quiet (nothing missing)  ○ connecting  ▲ LAGGING  ■ ended\n")
-        t.append("        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (counted and named in the red banner)\n")
-        t.append("        ↺ was …: a problem that just ended (held a few seconds)\n")
-        t.append("Ladder: changed sizes flash; a red title means do not trust it.\n")
-        t.append("Times: the engine clock in UTC (in a replay, the capture's).")
+            t.append(("\n" + " " * 22).join(textwrap.wrap(what, room)) + "\n")
+        for line in ("", "States: ● live  ◦ quiet (nothing missing)  ○ connecting  ▲ LAGGING  ■ ended",
+                     "        ✖ STALE  ✖ OUT OF SYNC  ▼ DOWN  (counted and named in the red banner)",
+                     "        ↺ was …: a problem that just ended (held a few seconds)",
+                     "Ladder: changed sizes flash; a red title means do not trust it.",
+                     "Times: the engine clock in UTC (in a replay, the capture's)."):
+            t.append("\n".join(textwrap.wrap(line, room + 22, subsequent_indent=" " * 8,
+                                               drop_whitespace=False) or [""]) + "\n")
         with VerticalScroll(id="help-box"):  # scrolls (keys, mouse wheel) when the terminal is short
             yield Static(t, id="help-text")
 

@@ -61,32 +61,34 @@ def connections_text(snap: Snapshot | None, rates: dict[str, tuple[float, float]
 
 
 def rest_line(h: dict) -> tuple[str, str]:
-    """A venue REST host (book snapshots): what it was asked, the last minute's weight against the
-    venue's budget (and the share we keep to), what waits, and the rate-limit answers (red)."""
+    """A venue REST host (book snapshots), in lines that fit 80 columns: what it was asked and the
+    rate-limit answers (red when any); the last minute's weight against the venue's budget (and the share
+    we keep to) and the venue's own count; what waits."""
     def num(name: str) -> int:
         v = h.get(name)
         return v if type(v) is int else 0
 
-    parts = [f"{num('requests'):,} requests, weight {num('weight'):,}"]
+    limited = num("rate_limited")
+    head = (f" REST {clean(str(h.get('host', '?')), 60)}: {num('requests'):,} requests, weight {num('weight'):,}"
+            f" · {limited:,} rate-limited (429/418)")
     budget, cap = h.get("budget_per_min"), h.get("cap_per_min")
     minute = f"last minute {num('weight_last_min'):,}"
     if type(budget) is int:
         minute += f" of {budget:,}" + (f" (we keep to {cap:,})" if type(cap) is int and cap != budget else "")
-    parts.append(minute)
+    spend = [minute]
     venue = h.get("venue_used_weight")
     if type(venue) is int:  # the venue's own count for our whole address (other programs, other workers)
-        parts.append(f"the venue counts {venue:,}" + (f", held {num('venue_holds')}x" if num("venue_holds") else ""))
+        spend.append(f"the venue counts {venue:,}" + (f", held {num('venue_holds')}x" if num("venue_holds") else ""))
+    wait = []
     if num("queued"):
         eta = h.get("next_eta_s")
-        parts.append(f"{num('queued'):,} queued" + (f", the last in ~{eta:g} s" if type(eta) in (int, float) else ""))
+        wait.append(f"{num('queued'):,} queued" + (f", the last in ~{eta:.0f} s" if type(eta) in (int, float) else ""))
     if num("inflight"):
-        parts.append(f"{num('inflight')} in flight")
+        wait.append(f"{num('inflight')} in flight")
     if num("errors"):
-        parts.append(f"{num('errors'):,} errors")
-    limited = num("rate_limited")
-    parts.append(f"{limited:,} rate-limited (429/418)")
-    style = "bold red" if limited else ""
-    return f" REST {clean(str(h.get('host', '?')), 60)}: " + " · ".join(parts), style
+        wait.append(f"{num('errors'):,} errors")
+    lines = [head, "   " + " · ".join(spend)] + (["   " + " · ".join(wait)] if wait else [])
+    return "\n".join(lines), "bold red" if limited else ""
 
 
 class ConnectionsScreen(ModalScreen):

@@ -62,6 +62,9 @@ ROW_BAD = frozenset(("stale", "out_of_sync", "down"))
 SEVERITY = {"down": 0, "out_of_sync": 1, "stale": 2, "lagging": 3, "connecting": 4, "quiet": 6, "live": 7,
             "ended": 8}
 SORTS = ("worst", "venue", "symbol", "channel", "age", "r1", "r10", "lat", "gaps", "cksum", "resync", "reconn")
+# what the header calls each order (the columns' own words)
+SORT_LABELS = {"r1": "msg/s", "r10": "msg/s over 10 s", "lat": "latency", "cksum": "checksums",
+               "resync": "resyncs", "reconn": "reconnects"}
 
 
 ALARM = frozenset(("stale", "out_of_sync", "down", "lagging"))
@@ -519,16 +522,22 @@ class StreamsTable(LinesWidget, can_focus=True):
         self.filter = text
         self.top = 0
         self._order(keep)
+        if self.selected != keep:  # the selected stream is filtered out: the rows open at their top
+            self.cursor = 0
         self.redraw()
 
     def on_key(self, event: events.Key) -> None:
         """While filtering, printable keys type into the filter (no app key fires).  Esc clears a filter,
         typed or kept."""
         if not self.typing:
-            if event.key == "escape" and self.filter:
+            if event.key == "slash":  # here, not through the app's bindings: keys right behind it (a paste, a
+                self.action_filter()  # burst) must find the filter open
+            elif event.key == "escape" and self.filter:
                 self.set_filter("")
-                event.stop()
-                event.prevent_default()
+            else:
+                return
+            event.stop()
+            event.prevent_default()
             return
         key = event.key
         if key == "escape":
@@ -619,7 +628,8 @@ class StreamsTable(LinesWidget, can_focus=True):
             header[FIXED - 1] = (header[FIXED - 1][0] + " «", "streams--header")
         if self.typing or self.filter or self.sort != "worst" or self.reverse or self.group:
             # what the rows are: the filter being typed, how many match, the order
-            order = ("worst first" if self.sort == "worst" else f"by {self.sort}") + (" reversed" if self.reverse else "")
+            order = ("worst first" if self.sort == "worst" else f"by {SORT_LABELS.get(self.sort, self.sort)}") + (
+                " reversed" if self.reverse else "")
             if self.group:
                 order += f", grouped by {'venue' if self.group == 'venue' else 'connection'}"
             what = f" /{clean(self.filter, 40)}{'_' if self.typing else ''} {len(self.keys)} of {len(self.views)}" \
