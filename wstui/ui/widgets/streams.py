@@ -70,6 +70,8 @@ SORT_LABELS = {"r1": "msg/s", "r10": "msg/s over 10 s", "lat": "latency", "cksum
 ALARM = frozenset(("stale", "out_of_sync", "down", "lagging"))
 HOLD_S = 3.0  # wall seconds a problem that already ended stays flagged on its row
 WHY_W = 70
+WHY_MIN = 36  # cells the last column (why) keeps on a narrow screen, other columns giving way (see _shown)
+GIVE_WAY = ("spark", "r10", "resync", "lat")  # ... these, in turn (→ scrolls to them)
 
 
 def why(s: StreamView) -> str:
@@ -573,10 +575,26 @@ class StreamsTable(LinesWidget, can_focus=True):
                 self._order(self.selected)
                 self.redraw()
 
+    def _shown(self, widths: list[int], width: int) -> list[int]:
+        """The columns on screen: the fixed ones, then from the sideways scroll on.  Unscrolled on a
+        screen too narrow for every column, the least telling give way (``GIVE_WAY``, in turn) until the
+        last column, why a stream is unhealthy, has ``WHY_MIN`` cells: it is what an SRE reads first."""
+        shown = list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS)))
+        if self.xoff:
+            return shown
+        used = sum(1 + widths[i] for i in shown[:-1]) + 1
+        for name in GIVE_WAY:
+            if width - used >= WHY_MIN:
+                break
+            i = COL_INDEX[name]
+            shown.remove(i)
+            used -= 1 + widths[i]
+        return shown
+
     def _column_at(self, x: int) -> str | None:
         widths = self._widths()
         pos = 0
-        for i in list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS))):
+        for i in self._shown(widths, self.size.width):
             pos += 1 + widths[i]
             if x < pos:
                 return COLUMNS[i][0]
@@ -611,7 +629,7 @@ class StreamsTable(LinesWidget, can_focus=True):
 
     def build(self, width: int, height: int) -> list[Row]:
         widths = self._widths()
-        shown = list(range(FIXED)) + list(range(FIXED + self.xoff, len(COLUMNS)))
+        shown = self._shown(widths, width)
         visible = max(1, height - 1)
         if self.hold_top:
             self.top = 0
