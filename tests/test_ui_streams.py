@@ -66,6 +66,28 @@ async def test_keys_typed_in_one_burst_after_slash_all_reach_the_filter():
         assert table.top == 0 and table.cursor == 0
 
 
+async def test_on_a_narrow_screen_the_why_column_keeps_its_room_and_right_scrolls_to_the_rest():
+    app = make_app(FUTURES, stale_after=1.0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: ended(app))
+        await pilot.pause(0.1)
+        table = app.query_one(StreamsTable)
+        head = shown(table)
+        assert head.split()[:7] == ["venue", "symbol", "channel", "state", "age", "msg/s", "gaps"], head
+        assert head.endswith("why / last problem") and "last 10s" not in head and "lat ms" not in head
+        assert 120 - head.index("why / last problem") >= 36
+        await pilot.press("right")  # the columns that gave way are one key away
+        await pilot.pause(0.1)
+        head = shown(table)
+        assert "last 10s" in head and "lat ms" in head and "«" in head, head
+    app = make_app(FUTURES)
+    async with app.run_test(size=(180, 30)) as pilot:  # wide enough: every column
+        assert await until(pilot, lambda: ended(app))
+        await pilot.pause(0.1)
+        head = shown(app.query_one(StreamsTable))
+        assert all(c in head for c in ("last 10s", "10s", "lat ms", "resync", "why / last problem")), head
+
+
 async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls():
     app = make_app(FUTURES, stale_after=1.0)
     async with app.run_test(size=(120, 30)) as pilot:
