@@ -12,6 +12,7 @@ from test_ui_app import ended, make_app, until
 from wstui.engine import Engine
 from wstui.io.replay import Replay
 from wstui.ui.app import WstuiApp, banner_text
+from wstui.ui import fmt
 from wstui.ui.widgets.events import ALARMS, EventsScreen
 from wstui.ui.widgets.streams import StreamsTable
 
@@ -106,12 +107,26 @@ async def test_events_log_full_screen_scrolls_back_and_filters():
         await pilot.pause(0.05)
         rows = log.rows_text
         assert "alarms only" in rows[0]
-        assert all(any(f" {k} " in r for k in ALARMS) for r in rows[1:]), rows
+        events = [r for r in rows[1:] if r[1:3].isdigit()]  # (not a long detail's next lines)
+        assert events and all(any(f" {k} " in r for k in ALARMS) for r in events), rows
+        # a long detail goes on over the next lines, under its start: every word is on screen
+        await pilot.resize_terminal(90, 30)
+        await pilot.pause(0.2)
+        rows = log.rows_text
+        more = [i for i, r in enumerate(rows) if i > 1 and r.strip() and not r[1:3].isdigit()]
+        assert more, rows
+        at = max(i for i in range(more[0]) if rows[i][1:3].isdigit())  # the event the first one continues
+        start = len(rows[more[0]]) - len(rows[more[0]].lstrip())
+        said = " ".join([rows[at][start:].strip()] + [rows[i].strip() for i in range(at + 1, len(rows))
+                                                       if i in more and all(j in more for j in range(at + 1, i))])
+        details = {f"[{fmt.cause(e.cause)}] {e.detail}" if e.cause else e.detail for e in app.snap.events}
+        assert said in details, (said, rows[at:at + 4])
+        assert max(len(r) for r in rows) <= 90
         await pilot.press("f")  # and only the selected stream
         await pilot.pause(0.05)
         sel = app.selected
         rows = log.rows_text
-        assert f"stream {sel}" in rows[0] and all(sel in r for r in rows[1:])
+        assert f"stream {sel}" in rows[0] and all(sel in r for r in rows[1:] if r[1:3].isdigit())
         await pilot.press("c", "escape")
         await pilot.pause(0.05)
         assert not isinstance(app.screen, EventsScreen)

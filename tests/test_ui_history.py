@@ -132,11 +132,13 @@ async def test_the_events_log_says_how_many_were_dropped_and_where(monkeypatch):
         assert f"{snap.events_total:,} total, {dropped:,} dropped" in rows[0]
         # the marker sits between the latest 10 and the first 3
         marker = next(i for i, r in enumerate(rows) if "earlier events dropped" in r)
-        assert marker == 1 + 10, rows
+        events = [i for i, r in enumerate(rows) if r[1:3].isdigit()]  # (not a long detail's next lines)
+        assert sum(1 for i in events if i < marker) == 10, rows
         assert f"{dropped:,} earlier events dropped between the first 3 and the latest" in rows[marker]
-        for row, ev in zip(rows[marker + 1:marker + 4], reversed(snap.events[:3])):  # the session's first
+        first = [rows[i] for i in events if i > marker]
+        for row, ev in zip(first, reversed(snap.events[:3])):  # the session's first
             assert fmt.clock(ev.ts) in row and ev.kind in row and ev.stream[:30] in row, (row, ev)
-        assert "connect" in rows[marker + 3]  # the very first: the first pass's connection
+        assert len(first) == 3 and "connect" in first[2]  # the very first: the first pass's connection
         assert "ended" in rows[1]  # and the newest on top
 
 

@@ -7,6 +7,8 @@ filter."""
 
 from __future__ import annotations
 
+import textwrap
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -37,6 +39,7 @@ def kind_class(kind: str) -> str:
 
 
 class EventsLog(LinesWidget):
+    wrap = False  # a long detail goes on over the next lines (the full-screen log) or is cut at the edge
     COMPONENT_CLASSES = {"events--title", "events--bad", "events--good", "events--warn", "events--dim",
                          "events--stream"}
 
@@ -127,18 +130,27 @@ class EventsLog(LinesWidget):
             title += ", newest first"
         rows: list[Row] = [((fmt.fit(title, width), "events--title"),)]
         for e in evs[self.back:self.back + max(0, height - 1)]:
+            if len(rows) >= height:
+                break
             if e.kind == DROPPED:
                 rows.append(((fmt.fit(f" ⋯ {e.detail}", width), "events--warn"),))
                 continue
             detail = clean(e.detail, 200)
             if e.cause and e.kind in ALARMS:
                 detail = f"[{fmt.cause(e.cause)}] {detail}"
-            rows.append((
-                (" " + fmt.clock(e.ts) + " ", ""),
-                (f"{clean(e.kind, 15):<15} ", kind_class(e.kind)),
-                (clean(e.stream, 48) + " ", "events--stream"),
-                (detail, ""),
-            ))
+            head = (" " + fmt.clock(e.ts) + " ", f"{clean(e.kind, 15):<15} ", clean(e.stream, 48) + " ")
+            room = width - sum(len(h) for h in head)
+            more: list[str] = []
+            if self.wrap and room >= 24 and len(detail) > room:
+                # the rest of a long detail on the next lines, under its start
+                first, *more = textwrap.wrap(detail, room) or [detail]
+                detail = first
+            rows.append(((head[0], ""), (head[1], kind_class(e.kind)), (head[2], "events--stream"), (detail, "")))
+            pad = " " * (width - room)
+            for line in more:
+                if len(rows) >= height:
+                    break
+                rows.append(((pad + line, ""),))
         return rows
 
 
@@ -150,9 +162,11 @@ def _dropped(ts: float, n: int, snap: Snapshot) -> Event:
 
 
 class FullEventsLog(EventsLog, can_focus=True):
-    """The full-screen log: it takes the keys (the main screen's panel leaves them to the table)."""
+    """The full-screen log: it takes the keys (the main screen's panel leaves them to the table), and a
+    long detail goes on over the next lines instead of being cut at the screen's edge."""
 
     COMPONENT_CLASSES = EventsLog.COMPONENT_CLASSES
+    wrap = True
 
 
 EVENTS_KEYS = (("↑↓ PgUp PgDn", "scroll"), ("Home End", "newest / oldest"), ("a", "alarms only"),
