@@ -9,6 +9,13 @@ from textual import events
 from wstui.ui.widgets.streams import StreamsTable
 
 
+async def settled(pilot, app) -> StreamsTable:
+    """The streams table once the replay has ended and the last frame is drawn."""
+    assert await until(pilot, lambda: ended(app))
+    await pilot.pause(0.1)
+    return app.query_one(StreamsTable)
+
+
 def shown(table: StreamsTable) -> str:
     """The header line as far as the screen shows it."""
     return table.rows_text[0][:table.size.width].rstrip()
@@ -69,9 +76,7 @@ async def test_keys_typed_in_one_burst_after_slash_all_reach_the_filter():
 async def test_on_a_narrow_screen_the_why_column_keeps_its_room_and_right_scrolls_to_the_rest():
     app = make_app(FUTURES, stale_after=1.0)
     async with app.run_test(size=(120, 30)) as pilot:
-        assert await until(pilot, lambda: ended(app))
-        await pilot.pause(0.1)
-        table = app.query_one(StreamsTable)
+        table = await settled(pilot, app)
         head = shown(table)
         assert head.split()[:7] == ["venue", "symbol", "channel", "state", "age", "msg/s", "gaps"], head
         assert head.endswith("why / last problem") and "last 10s" not in head and "lat ms" not in head
@@ -82,18 +87,14 @@ async def test_on_a_narrow_screen_the_why_column_keeps_its_room_and_right_scroll
         assert "last 10s" in head and "lat ms" in head and "«" in head, head
     app = make_app(FUTURES)
     async with app.run_test(size=(180, 30)) as pilot:  # wide enough: every column
-        assert await until(pilot, lambda: ended(app))
-        await pilot.pause(0.1)
-        head = shown(app.query_one(StreamsTable))
+        head = shown(await settled(pilot, app))
         assert all(c in head for c in ("last 10s", "10s", "lat ms", "resync", "why / last problem")), head
 
 
 async def test_sort_by_any_column_worst_first_by_default_and_the_wheel_scrolls():
     app = make_app(FUTURES, stale_after=1.0)
     async with app.run_test(size=(120, 30)) as pilot:
-        assert await until(pilot, lambda: ended(app))
-        await pilot.pause(0.1)
-        table = app.query_one(StreamsTable)
+        table = await settled(pilot, app)
         assert table.sort == "worst"
         views = [table.views[k] for k in table.keys]
         names = [(v.venue, v.symbol) for v in views]
