@@ -57,7 +57,7 @@ async def test_grouping_keeps_the_true_spread_and_stops_at_a_sensible_maximum():
         await pilot.pause(0.1)
         ladder = app.query_one(LadderView)
         spread = next(r for r in ladder.rows_text if "spread" in r)
-        assert "spread 0.1 " in spread and "mid 63418.35" in spread
+        assert "spread 0.1 (0.02 bp)" in spread and "mid 63418.35" in spread  # (not "0.0 bp")
         ticks = []
         for _ in range(15):
             await pilot.press("right_square_bracket")
