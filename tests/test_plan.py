@@ -328,6 +328,10 @@ def test_the_weight_scheduler_keeps_a_minute_within_80_percent_and_estimates_eac
     from wstui.io.rest import BUDGET_WINDOW_S, RestClient, _Request
 
     rc = RestClient()
+    # a budget learnt after the host was first seen still applies, with the venue's own count beside it
+    rc.host("https://api.binance.com/api/v3/depth")
+    spot = rc.host("https://api.binance.com/api/v3/depth", 3000, "X-MBX-USED-WEIGHT-1M", 6000)
+    assert (spot.per_min, spot.cap, spot.used_header, spot.address_cap) == (3000, 2400, "X-MBX-USED-WEIGHT-1M", 4800)
     h = rc.host("https://fapi.binance.com/fapi/v1/depth", 100)  # 100 a minute: 80 spent at most
     assert h.cap == 80 and h.spacing == 0.01
     for i in range(16):

@@ -268,14 +268,14 @@ class RestClient:
         h = self.hosts.get(netloc)
         if h is None:
             h = self.hosts[netloc] = HostSchedule(netloc, per_min, self.spacing)
-        if used_header is not None:
-            h.used_header = used_header
-            if address_per_min:
-                h.address_cap = int(address_per_min * BUDGET_HEADROOM)
         elif per_min and h.per_min != per_min:  # learnt later (or changed): the tighter one
             h.per_min = min(per_min, h.per_min or per_min)
             h.cap = int(h.per_min * BUDGET_HEADROOM)
             h.spacing = min(self.spacing, BUDGET_SPACING_S)
+        if used_header is not None:
+            h.used_header = used_header
+            if address_per_min:
+                h.address_cap = int(address_per_min * BUDGET_HEADROOM)
         return h
 
     def get(self, conn_id: str, url: str, real: str, callback: Callable,
