@@ -30,7 +30,6 @@ Health states, by priority (the first that applies wins), each with a ``cause`` 
 from __future__ import annotations
 
 import math
-
 from bisect import bisect_left
 from collections import deque
 from typing import Callable, NamedTuple

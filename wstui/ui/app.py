@@ -25,7 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..core.snapshot import Snapshot, StreamView, changed_rows
+from ..core.snapshot import BAD, Snapshot, StreamView, changed_rows
 from ..core.text import clean
 from ..engine import Engine
 from ..runner import EngineThread, run_source
@@ -222,7 +222,7 @@ class Alarms:
             fresh = [streams[i] for i in rows]
         for s in fresh:
             k = s.key
-            if s.state in BANNER_STATES:
+            if s.state in BAD:  # (the alarm states)
                 bad[k] = s
             elif k in bad:
                 del bad[k]
@@ -243,8 +243,6 @@ class Alarms:
             bad.sort(key=lambda s: index.get(s.key, 0))
         return bad
 
-
-BANNER_STATES = frozenset(("stale", "out_of_sync", "down", "lagging"))
 
 
 def banner_text(snap: Snapshot | None, error: str | None = None, alarms: Alarms | None = None) -> tuple[Text, str]:
@@ -503,7 +501,7 @@ class WstuiApp(App):
             if isinstance(self.screen, ViewScreen):
                 self.screen.set_header(text)
         src = (snap.seq if snap is not None else None, error)
-        if src != self._banner_src:  # (a pass over every stream: once per snapshot, not per frame)
+        if src != self._banner_src:  # (once per snapshot, not per frame)
             self._banner_src = src
             btext, level = banner_text(snap, error, self._alarms)
             bkey = (btext.plain, level)

@@ -357,9 +357,8 @@ class LadderView(LinesWidget):
             if spread <= 0:
                 text, cls = f" ✖ CROSSED: bid {bp} ≥ ask {ap} ", "ladder--spread-bad"
             else:
-                # (below 0.1 bp, one significant digit: a tight spread never reads as 0.0 bp)
-                text = f" spread {spread:.{d}f} ({bps:.1f} bp)  mid {mid:.{d + 1}f} " if not 0 < bps < 0.1 else \
-                    f" spread {spread:.{d}f} ({bps:.1g} bp)  mid {mid:.{d + 1}f} "
+                bpf = ".1g" if 0 < bps < 0.1 else ".1f"  # (a tight spread never reads as 0.0 bp)
+                text = f" spread {spread:.{d}f} ({bps:{bpf}} bp)  mid {mid:.{d + 1}f} "
                 cls = "ladder--spread" if trusted else "ladder--dim"
         elif v.book_state == "ok":
             text, cls = " one side of the book is empty ", "ladder--spread-bad"
